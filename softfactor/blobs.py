@@ -8,13 +8,13 @@ Docs: https://softfactor.github.io/softfactor/blobs.html.md"""
 __all__ = ['SCHEME_NAMES', 'SCHEME_COLORS', 'check_int', 'check_float', 'make_blob', 'shift_no_wrap', 'BlobShiftDataset',
            'blob_batch', 'shift_batch', 'blob_triplet_batch', 'show_triplets']
 
-# %% ../nbs/00_blobs.ipynb #1f6450ad
+# %% ../nbs/00_blobs.ipynb #236b1e49
 import numbers
 import torch
 import matplotlib.pyplot as plt
 from torch.utils.data import Dataset
 
-# %% ../nbs/00_blobs.ipynb #f6acd68d
+# %% ../nbs/00_blobs.ipynb #45fa7599
 def check_int(value, name:str, lo:int|None=None, hi:int|None=None) -> int:
     "Return `value` as an `int` if it is an integer in `[lo, hi]`, else raise a `TypeError`/`ValueError` naming `name`."
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -35,7 +35,7 @@ def check_float(value, name:str, lo:float|None=None, hi:float|None=None, lo_open
     if hi is not None and value > hi: raise ValueError(f"{name} must be <= {hi}, got {value}")
     return value
 
-# %% ../nbs/00_blobs.ipynb #f5c5dcea
+# %% ../nbs/00_blobs.ipynb #161f2ce5
 def _check_sz(sz, n_blobs):
     return check_int(sz, 'sz', lo=4), check_int(n_blobs, 'n_blobs', lo=1)
 
@@ -54,7 +54,7 @@ def make_blob(sz:int=16,        # side of the square image (>= 4)
     if torch.rand(1, generator=generator).item() < 0.5: img = img.flip(2)
     return img
 
-# %% ../nbs/00_blobs.ipynb #09c6e1f6
+# %% ../nbs/00_blobs.ipynb #62a09289
 def _as_tuple(v): return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
 def shift_no_wrap(x:torch.Tensor,  # tensor to shift
@@ -81,7 +81,7 @@ def shift_no_wrap(x:torch.Tensor,  # tensor to shift
         out = moved
     return out
 
-# %% ../nbs/00_blobs.ipynb #e02868cc
+# %% ../nbs/00_blobs.ipynb #119d218f
 SCHEME_NAMES = ('pitch/pitch', 'time/time', 'pitch+time')
 
 def _check_triplet_args(sz, max_shift, n_blobs):
@@ -127,7 +127,7 @@ class BlobShiftDataset(Dataset):
         g = None if self.seed is None else torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         return _draw_triplet(self.sz, self.max_shift, self.n_blobs, g)
 
-# %% ../nbs/00_blobs.ipynb #b348810c
+# %% ../nbs/00_blobs.ipynb #96e4b462
 def _randint(lo, hi, size, g, device): return torch.randint(lo, hi, size, generator=g, device=device)
 def _rand(size, g, device): return torch.rand(size, generator=g, device=device)
 
@@ -163,7 +163,7 @@ def blob_batch(n:int,            # number of images
     yx, hw = _draw_rects(n, sz, n_blobs, generator, dev)
     return _raster(yx, hw, torch.zeros(n, 1, 2, dtype=yx.dtype, device=dev), sz)
 
-# %% ../nbs/00_blobs.ipynb #07e8576b
+# %% ../nbs/00_blobs.ipynb #71818dc0
 def shift_batch(x:torch.Tensor,  # (B, ..., H, W) images
                 dy:torch.Tensor, # (B,) integer shifts along H (positive: toward higher row indices)
                 dx:torch.Tensor, # (B,) integer shifts along W (positive: toward higher column indices)
@@ -183,14 +183,14 @@ def shift_batch(x:torch.Tensor,  # (B, ..., H, W) images
     out = flat.gather(2, src.reshape(B, 1, H * W).expand(-1, flat.shape[1], -1))
     return (out * valid.reshape(B, 1, H * W)).reshape(x.shape)
 
-# %% ../nbs/00_blobs.ipynb #3ed8853f
+# %% ../nbs/00_blobs.ipynb #3d9ae2c2
 def _canvas_blobs(sz, max_shift, n_blobs):
     S = sz + 2 * max_shift
     # a rectangle covers a given interior cell of the canvas with chance 4/(S-3)^2 (mean side 2, S-3 corners
     # per axis); n_blobs rectangles cover about 4*n_blobs/sz^2 of a sz-image: match the two
     return S, max(n_blobs, round(n_blobs * (S - 3) ** 2 / sz ** 2))
 
-# %% ../nbs/00_blobs.ipynb #8fb637c1
+# %% ../nbs/00_blobs.ipynb #b3eb0d2c
 def _draw_shifts(n, max_shift, g, dev):
     "Schemes, signed shifts and targets for `n` triplets."
     scheme = _randint(0, 3, (n,), g, dev)
@@ -242,7 +242,7 @@ def blob_triplet_batch(n:int,           # batch size
         redraw = _triplets(int(same.sum()), sz, max_shift, n_blobs, canvas, generator, dev)
         for t, r in zip(out, redraw): t[same] = r
 
-# %% ../nbs/00_blobs.ipynb #cfa419d9
+# %% ../nbs/00_blobs.ipynb #dbb22648
 SCHEME_COLORS = ('tab:blue', 'tab:orange', 'tab:green')
 
 def show_triplets(anchor:torch.Tensor, # (B, 1, H, W) anchors

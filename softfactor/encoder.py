@@ -7,12 +7,12 @@ Docs: https://softfactor.github.io/softfactor/encoder.html.md"""
 # %% auto #0
 __all__ = ['ToyEncoder', 'layer_costs']
 
-# %% ../nbs/01_encoder.ipynb #2d5b2810
+# %% ../nbs/01_encoder.ipynb #9b5000d7
 import torch
 from torch import nn
 from .blobs import check_int
 
-# %% ../nbs/01_encoder.ipynb #20498576
+# %% ../nbs/01_encoder.ipynb #43e7a025
 class ToyEncoder(nn.Module):
     "Four 3×3 convolutions with GELU, global average pooling and a linear head: (B,1,H,W) -> (B,latent_dim)."
     def __init__(self, latent_dim:int=16, # size of the latent vector
@@ -33,7 +33,7 @@ class ToyEncoder(nn.Module):
             raise ValueError(f"x must have shape (B, 1, H, W), got {tuple(x.shape)}")
         return self.head(self.features(x).mean((-2, -1)))  # global average pool: (B, 64) -> (B, latent_dim)
 
-# %% ../nbs/01_encoder.ipynb #3ace4a27
+# %% ../nbs/01_encoder.ipynb #89463559
 def layer_costs(model:nn.Module, # a module made of Conv2d / Linear layers (e.g. `ToyEncoder`)
                 sz:int=16,       # side of the square input image
                ) -> list:        # one dict per Conv2d/Linear layer: name, out_shape, params, macs

@@ -7,11 +7,11 @@ Docs: https://softfactor.github.io/softfactor/factorization.html.md"""
 # %% auto #0
 __all__ = ['difference_cosines', 'factorization_loss']
 
-# %% ../nbs/02_factorization.ipynb #5d197a94
+# %% ../nbs/02_factorization.ipynb #78ecc428
 import torch
 from .blobs import check_float
 
-# %% ../nbs/02_factorization.ipynb #b91d36f1
+# %% ../nbs/02_factorization.ipynb #b436705c
 def _check_latents(z_anchor, z_crop1, z_crop2):
     for name, z in (('z_anchor', z_anchor), ('z_crop1', z_crop1), ('z_crop2', z_crop2)):
         if not isinstance(z, torch.Tensor) or z.ndim != 2: raise ValueError(f"{name} must be a (B, D) tensor")
@@ -34,7 +34,7 @@ def difference_cosines(z_anchor:torch.Tensor, # (B, D) latents of the anchors
     cos = (d1 * d2).sum(-1) / (safe(n1) * safe(n2))
     return torch.where(ok, cos, torch.zeros_like(cos))
 
-# %% ../nbs/02_factorization.ipynb #89d7adb4
+# %% ../nbs/02_factorization.ipynb #f6f45eb3
 def factorization_loss(z_anchor:torch.Tensor, # (B, D) latents of the anchors
                        z_crop1:torch.Tensor,  # (B, D) latents of the first crops
                        z_crop2:torch.Tensor,  # (B, D) latents of the second crops
