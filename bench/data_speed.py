@@ -7,7 +7,9 @@ Batched:    `blob_triplet_batch` (the same distribution with tensor ops).
 The two are timed alternately in one process and the best of `--repeats` rounds is kept for each, so the
 printed ratio is robust to other load on the machine; absolute rates are not.
 """
-import argparse, time, torch
+import argparse, os, time
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # waiting OpenMP threads sleep instead of spinning on a shared machine
+import torch
 from torch.utils.data import DataLoader
 from softfactor.blobs import BlobShiftDataset, blob_triplet_batch
 
