@@ -769,7 +769,10 @@ def analyze_cli(run_dir:str,             # training run directory (or its checkp
                 force:bool=False,        # overwrite an existing analysis.json
                ):
     "Measure the latent geometry of a trained run: write every figure and analysis.json into RUN_DIR (or --out)."
+    import warnings
+    from sklearn.exceptions import ConvergenceWarning
     from softfactor.training import load_encoder
+    warnings.filterwarnings('ignore', category=ConvergenceWarning)  # the MLP probes stop at a fixed iteration budget
     run = Path(run_dir)
     if not run.exists(): raise FileNotFoundError(f"no run at {run_dir}")
     run_root = run if run.is_dir() else run.parent
