@@ -13,12 +13,11 @@ jobs slows them all alike; each per-step time is the median over rounds. Candida
 """
 import argparse, statistics, time
 from dataclasses import replace
-from softfactor.training import TrainConfig, published_config, bf16_native, _Bf16Convs  # first: it sets OMP_WAIT_POLICY before torch loads
+from softfactor.training import TrainConfig, published_config, bf16_native, _Bf16Convs, _batch_loss, _draw_batch  # first: it sets OMP_WAIT_POLICY before torch loads
 import torch
 from torch.utils.data import DataLoader
-from softfactor.blobs import BlobShiftDataset, blob_triplet_batch
+from softfactor.blobs import BlobShiftDataset
 from softfactor.encoder import ToyEncoder
-from softfactor.factorization import factorization_loss
 
 def make_step(cfg, per_sample=False, compile=False, bf16=False):
     torch.manual_seed(0)
@@ -29,12 +28,9 @@ def make_step(cfg, per_sample=False, compile=False, bf16=False):
     opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(0)
     batches = iter(DataLoader(BlobShiftDataset(10**9), batch_size=cfg.batch_size)) if per_sample else None
-    def step():
-        a, c1, c2, t, *_ = next(batches) if per_sample else blob_triplet_batch(cfg.batch_size, generator=g)
-        x = torch.cat([a, c1, c2])
-        if cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
-        za, z1, z2 = net(x).chunk(3)
-        loss = factorization_loss(za, z1, z2, t)
+    def step():  # the training loop's own step, on either data path
+        batch = next(batches)[:4] if per_sample else _draw_batch(cfg, g, torch.device('cpu'), cfg.batch_size)
+        loss, _ = _batch_loss(net, cfg, batch, 0)
         opt.zero_grad(); loss.backward(); opt.step()
     return step
 

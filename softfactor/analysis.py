@@ -11,8 +11,8 @@ __all__ = ['FIGURES', 'shift_views', 'embed', 'difference_vectors', 'pair_cosine
            'plot_embedding', 'kernel_pca', 'umap_embed', 'umap_3d_figure', 'plotly_html', 'tsne_sweep',
            'plot_tsne_sweep', 'shift_probes', 'mig', 'dci', 'pca_rotate', 'analyze', 'analyze_cli', 'main']
 
-# %% ../nbs/05_analysis.ipynb #baec1dfd
-import json, math, os, sys, time
+# %% ../nbs/05_analysis.ipynb #446f182a
+import json, math, time
 from pathlib import Path
 from fastcore.script import call_parse
 import numpy as np
@@ -21,8 +21,9 @@ from torch import nn
 import matplotlib.pyplot as plt
 from .blobs import check_int, check_float, blob_batch, shift_batch, shift_no_wrap, _canvas_blobs
 from .factorization import difference_cosines
+from .training import evaluate_encoder, load_encoder, parse_list, run_command, _write_json
 
-# %% ../nbs/05_analysis.ipynb #29a14031
+# %% ../nbs/05_analysis.ipynb #c096a7bf
 def _check_shifts(d, name, B):
     if not isinstance(d, torch.Tensor) or d.ndim != 2 or d.shape[0] != B:
         raise ValueError(f"{name} must be a tensor of shape ({B}, V)")
@@ -53,7 +54,7 @@ def shift_views(x:torch.Tensor,   # (B, 1, S, S) base images (canvases when `sz`
     b = torch.arange(B, device=x.device)[:, None, None, None]
     return x[:, 0][b, rows[..., :, None], cols[..., None, :]].unsqueeze(2)  # (B, V, 1, sz, sz)
 
-# %% ../nbs/05_analysis.ipynb #68575447
+# %% ../nbs/05_analysis.ipynb #d0c74ed3
 def _model_device(enc):
     p = next(iter(enc.parameters()), None)
     return p.device if p is not None else torch.device('cpu')
@@ -76,7 +77,7 @@ def embed(enc:nn.Module,        # encoder: (N, 1, sz, sz) -> (N, D)
     finally: enc.train(was_training)
     return z
 
-# %% ../nbs/05_analysis.ipynb #d004018a
+# %% ../nbs/05_analysis.ipynb #90eeea1b
 _VIEW_NAMES = ('anchor', 'pitch +s1', 'pitch +s2', 'pitch -s1', 'time +s1', 'time +s2', 'time -s1')
 
 def _check_protocol(n, seed, sz, max_shift):
@@ -85,6 +86,24 @@ def _check_protocol(n, seed, sz, max_shift):
     max_shift = check_int(max_shift, 'max_shift', lo=2)  # two distinct magnitudes are needed
     if max_shift >= sz: raise ValueError(f"max_shift must be < sz ({sz}), got {max_shift}")
     return n, seed, sz, max_shift
+
+def _base_count(n, base):
+    "`n`, or the number of base images when they are given (checked)."
+    if base is None: return n
+    if not isinstance(base, torch.Tensor) or base.ndim != 4 or base.shape[1] != 1: raise ValueError("base must be a tensor of shape (n, 1, S, S)")
+    return len(base)
+
+def _magnitudes(n, max_shift, g):
+    "Two distinct shift magnitudes per blob, s1 and s2 in {1..max_shift}: (n,) each."
+    s1 = torch.randint(1, max_shift + 1, (n,), generator=g)
+    return s1, (s1 - 1 + torch.randint(1, max_shift, (n,), generator=g)) % max_shift + 1  # s2 uniform over the others
+
+def _base_images(n, sz, max_shift, canvas, g, base=None):
+    "`base` if given, else `n` seeded blobs; canvases with the density of `blob_triplet_batch(canvas=True)` if `canvas`."
+    if base is not None: return base.float().cpu()
+    if not canvas: return blob_batch(n, sz, generator=g)
+    S, k = _canvas_blobs(sz, max_shift, 3)
+    return blob_batch(n, S, k, generator=g)
 
 def difference_vectors(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D)
                        n:int=500,        # number of base blobs
@@ -96,18 +115,10 @@ def difference_vectors(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D)
                        base:torch.Tensor|None=None, # (n, 1, S, S) base images to use instead of drawing blobs (S > sz: canvases)
                       ) -> dict:         # pitch, time: (n, 3, D) differences d(+s1), d(+s2), d(-s1); anchor (n, D); s1, s2 (n,); lost (n, 6)
     "Difference vectors d(+s1), d(+s2), d(-s1) from the anchor latent, per axis, for `n` seeded blobs (one forward)."
-    if base is not None:
-        if not isinstance(base, torch.Tensor) or base.ndim != 4 or base.shape[1] != 1: raise ValueError("base must be a tensor of shape (n, 1, S, S)")
-        n = len(base)
-    n, seed, sz, max_shift = _check_protocol(n, seed, sz, max_shift)
+    n, seed, sz, max_shift = _check_protocol(_base_count(n, base), seed, sz, max_shift)
     g = torch.Generator().manual_seed(seed)
-    s1 = torch.randint(1, max_shift + 1, (n,), generator=g)
-    s2 = (s1 - 1 + torch.randint(1, max_shift, (n,), generator=g)) % max_shift + 1  # uniform over the others
-    if base is not None: base = base.float().cpu()
-    elif canvas:
-        S, k = _canvas_blobs(sz, max_shift, 3)  # same canvas and density as blob_triplet_batch(canvas=True)
-        base = blob_batch(n, S, k, generator=g)
-    else: base = blob_batch(n, sz, generator=g)
+    s1, s2 = _magnitudes(n, max_shift, g)
+    base = _base_images(n, sz, max_shift, canvas, g, base)
     zero = torch.zeros_like(s1)
     dy = torch.stack([zero, s1, s2, -s1, zero, zero, zero], 1)  # (n, 7) in the order of _VIEW_NAMES
     dx = torch.stack([zero, zero, zero, zero, s1, s2, -s1], 1)
@@ -119,7 +130,7 @@ def difference_vectors(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D)
     lost = anchor.sum((-3, -2, -1))[:, None] - kept              # (n, 6) cells pushed across the border
     return dict(pitch=d[:, :3], time=d[:, 3:], anchor=z[:, 0], s1=s1, s2=s2, lost=lost)
 
-# %% ../nbs/05_analysis.ipynb #b6e079e8
+# %% ../nbs/05_analysis.ipynb #15ba2e9c
 def _cos(a, b):
     "Row-wise cosine of two (N, D) stacks of difference vectors; 0 where either is zero."
     return difference_cosines(torch.zeros_like(a), a, b)
@@ -142,7 +153,7 @@ def angle_deg(a:torch.Tensor, # (D,) vector
     c = float(_cos(a[None].double(), b[None].double()))
     return math.degrees(math.acos(max(-1., min(1., c))))
 
-# %% ../nbs/05_analysis.ipynb #2bb416a0
+# %% ../nbs/05_analysis.ipynb #2f818d92
 def cosine_stats(pitch:torch.Tensor, # (n, 3, D) pitch differences d(+s1), d(+s2), d(-s1)
                  time:torch.Tensor,  # (n, 3, D) time differences d(+s1), d(+s2), d(-s1)
                 ) -> dict:           # the §6 report (floats), without `n` and `seed`
@@ -172,7 +183,7 @@ def cosine_report(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D)
     d = difference_vectors(enc, n, seed, sz, max_shift, canvas, device)
     return {**cosine_stats(d['pitch'], d['time']), 'n': int(n), 'seed': int(seed)}
 
-# %% ../nbs/05_analysis.ipynb #deb53bd6
+# %% ../nbs/05_analysis.ipynb #730c67a3
 class CentroidEncoder(nn.Module):
     "Reference encoder: a fixed linear map of each image's centre of mass (row, column). Equivariant up to border effects."
     def __init__(self, latent_dim:int=16, # size of the latent vector (>= 2)
@@ -193,7 +204,7 @@ class CentroidEncoder(nn.Module):
         cy, cx = (x.sum(-1) * ys).sum(-1) / m, (x.sum(-2) * xs).sum(-1) / m                # (B, 1) each
         return torch.cat([cy, cx], 1) @ self.W                                           # (B, latent_dim)
 
-# %% ../nbs/05_analysis.ipynb #4749097b
+# %% ../nbs/05_analysis.ipynb #e817bc3f
 @torch.no_grad()
 def cosine_report_per_image(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D)
                             n:int=500,        # number of base blobs
@@ -205,10 +216,9 @@ def cosine_report_per_image(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D
     "`cosine_report` the slow way: one image and one forward pass at a time (a reference and a benchmark baseline)."
     n, seed, sz, max_shift = _check_protocol(n, seed, sz, max_shift)
     g = torch.Generator().manual_seed(seed)
-    s1 = torch.randint(1, max_shift + 1, (n,), generator=g)
-    s2 = (s1 - 1 + torch.randint(1, max_shift, (n,), generator=g)) % max_shift + 1
-    S, k = _canvas_blobs(sz, max_shift, 3) if canvas else (sz, 3)
-    base, dev = blob_batch(n, S, k, generator=g), _model_device(enc)
+    s1, s2 = _magnitudes(n, max_shift, g)
+    base, dev = _base_images(n, sz, max_shift, canvas, g), _model_device(enc)
+    S = base.shape[-1]
     def view(img, dy, dx):
         if not canvas: return shift_no_wrap(img, (dy, dx), (-2, -1))
         m = (S - sz) // 2
@@ -225,7 +235,7 @@ def cosine_report_per_image(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D
     finally: enc.train(was_training)
     return {**cosine_stats(torch.stack(pitch), torch.stack(time_)), 'n': n, 'seed': seed}
 
-# %% ../nbs/05_analysis.ipynb #16e59b12
+# %% ../nbs/05_analysis.ipynb #4128f4d1
 def _nan_angle(a, b, mask):
     return angle_deg(a[mask].mean(0), b[mask].mean(0)) if int(mask.sum()) >= 2 else float('nan')
 
@@ -252,7 +262,7 @@ def sign_asymmetry(diffs:dict, # output of `difference_vectors`
         out[f'opp_gap_{axis}_same_s'] = float(np.average(gaps, weights=weights)) if gaps else float('nan')
     return out
 
-# %% ../nbs/05_analysis.ipynb #3ec0b30c
+# %% ../nbs/05_analysis.ipynb #c7172a42
 def plot_sign_asymmetry(diffs:dict, # output of `difference_vectors`
                        ):
     "Opposite-sign cosine against the number of cells pushed across the border at ±s1, per axis."
@@ -270,7 +280,7 @@ def plot_sign_asymmetry(diffs:dict, # output of `difference_vectors`
     plt.tight_layout()
     return fig
 
-# %% ../nbs/05_analysis.ipynb #d0cc4b98
+# %% ../nbs/05_analysis.ipynb #4993d1a8
 _ARMS = (('pitch', 0, '+', 'tab:blue'), ('pitch', 1, '+', 'tab:blue'), ('pitch', 2, '-', 'lightsteelblue'),
          ('time', 0, '+', 'tab:orange'), ('time', 1, '+', 'tab:orange'), ('time', 2, '-', 'navajowhite'))
 
@@ -296,7 +306,7 @@ def plot_pca_cross(diffs:dict,           # output of `difference_vectors`
     plt.tight_layout()
     return fig
 
-# %% ../nbs/05_analysis.ipynb #8abbe813
+# %% ../nbs/05_analysis.ipynb #c8749002
 def plot_cosine_histograms(diffs:dict, # output of `difference_vectors`
                            bins:int=40, # histogram bins on [-1, 1]
                           ):
@@ -315,7 +325,7 @@ def plot_cosine_histograms(diffs:dict, # output of `difference_vectors`
     plt.tight_layout()
     return fig
 
-# %% ../nbs/05_analysis.ipynb #b7559b29
+# %% ../nbs/05_analysis.ipynb #2ba26345
 def direction_consistency(diffs:dict,   # output of `difference_vectors`
                           max_blobs:int=1000, # use at most this many blobs (the cost is quadratic)
                          ) -> dict:     # global_cos_pitch, global_cos_time, global_cross_abs_cos
@@ -327,7 +337,7 @@ def direction_consistency(diffs:dict,   # output of `difference_vectors`
     return dict(global_cos_pitch=(p @ p.T)[off].mean().item(), global_cos_time=(t @ t.T)[off].mean().item(),
                 global_cross_abs_cos=(p @ t.T)[off].abs().mean().item())
 
-# %% ../nbs/05_analysis.ipynb #1bb913f2
+# %% ../nbs/05_analysis.ipynb #4dae47b8
 def shift_grid(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D)
                n:int=64,         # number of base blobs
                seed:int=0,       # seed of the blobs
@@ -338,18 +348,10 @@ def shift_grid(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D)
                base:torch.Tensor|None=None, # (n, 1, S, S) base images to use instead of drawing blobs (S > sz: canvases)
               ) -> dict:         # z: (n, G, G, D) latents indexed by (blob, dy, dx); shifts: (G,) with G = 2*max_shift+1
     "Latents of every shift (dy, dx) in {-max_shift..max_shift}^2 of `n` seeded blobs."
-    if base is not None:
-        if not isinstance(base, torch.Tensor) or base.ndim != 4 or base.shape[1] != 1: raise ValueError("base must be a tensor of shape (n, 1, S, S)")
-        n = len(base)
-    n, seed = check_int(n, 'n', lo=1), check_int(seed, 'seed', lo=0)
+    n, seed = check_int(_base_count(n, base), 'n', lo=1), check_int(seed, 'seed', lo=0)
     sz = check_int(sz, 'sz', lo=4)
     max_shift = check_int(max_shift, 'max_shift', lo=1, hi=sz - 1)
-    g = torch.Generator().manual_seed(seed)
-    if base is not None: base = base.float().cpu()
-    elif canvas:
-        S, k = _canvas_blobs(sz, max_shift, 3)
-        base = blob_batch(n, S, k, generator=g)
-    else: base = blob_batch(n, sz, generator=g)
+    base = _base_images(n, sz, max_shift, canvas, torch.Generator().manual_seed(seed), base)
     shifts = torch.arange(-max_shift, max_shift + 1)
     G = len(shifts)
     dy = shifts.repeat_interleave(G).expand(n, -1)   # (n, G*G): dy is the slow index
@@ -357,7 +359,7 @@ def shift_grid(enc:nn.Module,    # encoder: (N, 1, sz, sz) -> (N, D)
     z = embed(enc, shift_views(base, dy, dx, sz).flatten(0, 1), device=device)  # (n*G*G, D)
     return dict(z=z.view(n, G, G, -1), shifts=shifts)
 
-# %% ../nbs/05_analysis.ipynb #22e17336
+# %% ../nbs/05_analysis.ipynb #3fc8e70d
 def grid_svd(z:torch.Tensor, # (n, G, G, D) grid latents from `shift_grid`
             ) -> dict:       # spectrum_pitch/time (G,), first_frac_pitch/time, first_energy_pitch/time
     "Singular-value spectra of the (dy, dx·D) and (dx, dy·D) layouts of each blob's shift grid, rows centred."
@@ -373,7 +375,7 @@ def grid_svd(z:torch.Tensor, # (n, G, G, D) grid latents from `shift_grid`
         out[f'first_energy_{axis}'] = (s[:, 0] ** 2 / (s ** 2).sum(-1)).mean().item()
     return out
 
-# %% ../nbs/05_analysis.ipynb #052da0e5
+# %% ../nbs/05_analysis.ipynb #eaff6d02
 def plot_grid_svd(svd:dict, # output of `grid_svd`
                  ):
     "Mean normalised singular-value spectra of the pitch and time layouts."
@@ -386,7 +388,7 @@ def plot_grid_svd(svd:dict, # output of `grid_svd`
     plt.tight_layout()
     return fig
 
-# %% ../nbs/05_analysis.ipynb #d366d06a
+# %% ../nbs/05_analysis.ipynb #28ba1b49
 def grid_table(z:torch.Tensor, # (n, G, G, D) grid latents from `shift_grid`
               ) -> tuple:      # X (n*G*G, D) differences from the unshifted latent; dy, dx, blob: (n*G*G,) int arrays
     "Flatten a shift grid into (difference vector, dy, dx, blob index) rows, as numpy arrays."
@@ -418,7 +420,7 @@ def plot_embedding(emb:np.ndarray, # (N, 2) coordinates
     if fig is not None: plt.tight_layout()
     return fig if fig is not None else axs[0].figure
 
-# %% ../nbs/05_analysis.ipynb #962ffec5
+# %% ../nbs/05_analysis.ipynb #335ca290
 def kernel_pca(X:np.ndarray,       # (N, D) points
                n_components:int=2, # output dimension
                gamma:float|None=None, # RBF width (None: 1 / median squared pairwise distance)
@@ -437,7 +439,7 @@ def kernel_pca(X:np.ndarray,       # (N, D) points
     gamma = check_float(gamma, 'gamma', lo=0, lo_open=True)
     return KernelPCA(n_components, kernel='rbf', gamma=gamma, random_state=0).fit(fit).transform(X)
 
-# %% ../nbs/05_analysis.ipynb #d5baad47
+# %% ../nbs/05_analysis.ipynb #b7d7e9d2
 def umap_embed(X:np.ndarray,       # (N, D) points
                n_components:int=2, # output dimension
                n_neighbors:int=15, # UMAP neighbourhood size
@@ -471,7 +473,7 @@ def umap_3d_figure(emb:np.ndarray, # (N, 3) coordinates
                                         x=0, y=1.02, xanchor='left', yanchor='bottom')])
     return fig
 
-# %% ../nbs/05_analysis.ipynb #0533c473
+# %% ../nbs/05_analysis.ipynb #9c24ad24
 def plotly_html(fig,                       # a plotly figure
                 include_plotlyjs:bool=True, # embed plotly.js (compressed) so the page works offline; False: assume it is loaded
                 height:int|None=None,       # height in pixels (default: the figure's, else 500)
@@ -499,7 +501,7 @@ def plotly_html(fig,                       # a plotly figure
 }})();
 </script>'''
 
-# %% ../nbs/05_analysis.ipynb #9c891e49
+# %% ../nbs/05_analysis.ipynb #742eae27
 def tsne_sweep(X:np.ndarray,                  # (N, D) points
                dy:np.ndarray,                 # (N,) pitch shifts
                dx:np.ndarray,                 # (N,) time shifts
@@ -536,7 +538,7 @@ def plot_tsne_sweep(sweep:dict, # output of `tsne_sweep`
     plt.tight_layout()
     return fig
 
-# %% ../nbs/05_analysis.ipynb #817e461e
+# %% ../nbs/05_analysis.ipynb #4a9bbc93
 def _blob_split(groups, test_frac, seed):
     blobs = np.unique(groups)
     rng = np.random.default_rng([seed, 0x5B1])  # a stream of its own
@@ -571,7 +573,7 @@ def shift_probes(X:np.ndarray,       # (N, D) difference vectors
             out[f'probe_{kind}_r2_{name}'] = float(reg().fit(Xtr, f[tr]).score(Xte, f[te]))
     return out
 
-# %% ../nbs/05_analysis.ipynb #9c466d6d
+# %% ../nbs/05_analysis.ipynb #68ce8c0e
 def _discretize(codes, n_bins):
     "Equal-width bins per column: (N, D) floats -> (N, D) ints in [0, n_bins)."
     lo, hi = codes.min(0), codes.max(0)
@@ -619,7 +621,7 @@ def mig(codes:np.ndarray,   # (N, D) continuous code (latents or difference vect
         per.append(float((top[0] - (top[1] if len(top) > 1 else 0.)) / h) if h > 0 else 0.)
     return dict(mig=float(np.mean(per)), per_factor=per, mi=mi)
 
-# %% ../nbs/05_analysis.ipynb #47a929da
+# %% ../nbs/05_analysis.ipynb #fdeab1f8
 def _norm_entropy(p, base):
     p = p / p.sum() if p.sum() > 0 else np.full_like(p, 1 / len(p))
     p = p[p > 0]
@@ -656,7 +658,7 @@ def dci(codes:np.ndarray,   # (N, D) continuous code
     comp = float(np.mean([1 - _norm_entropy(R[:, k], D) for k in range(K)]))
     return dict(disentanglement=dis, completeness=comp, informativeness=float(np.mean(acc)), importance=R)
 
-# %% ../nbs/05_analysis.ipynb #43e3f693
+# %% ../nbs/05_analysis.ipynb #f06f10ff
 def pca_rotate(codes:np.ndarray, # (N, D) code
               ) -> np.ndarray:   # (N, D) the code in its principal axes (centred)
     "Express a code in the basis of its principal components (no labels used)."
@@ -664,7 +666,7 @@ def pca_rotate(codes:np.ndarray, # (N, D) code
     c = codes - codes.mean(0)
     return c @ np.linalg.svd(c, full_matrices=False)[2].T
 
-# %% ../nbs/05_analysis.ipynb #cb1aebac
+# %% ../nbs/05_analysis.ipynb #f29a403a
 FIGURES = ('sign_asymmetry.png', 'pca_cross.png', 'cosine_hist.png', 'grid_svd.png', 'kpca.png',
            'umap2d.png', 'umap3d.html', 'tsne.png')
 
@@ -702,10 +704,9 @@ def analyze(enc:nn.Module,        # encoder: (N, 1, sz, sz) -> (N, D)
     kw = dict(sz=sz, max_shift=max_shift, canvas=canvas)
     t0, timing = time.perf_counter(), {}
     def lap(name): timing[name] = round(time.perf_counter() - t0 - sum(timing.values()), 3)
-    reports = [cosine_report(enc, n, s, **kw) for s in seeds]
+    ev = evaluate_encoder(enc, n, seeds, **kw)  # the cosine report at every seed, and the means
     res = dict(views='canvas' if canvas else 'zero fill', sz=sz, max_shift=max_shift,
-               cosine={k: float(np.mean([r[k] for r in reports])) for k in reports[0] if k not in ('n', 'seed')},
-               cosine_per_seed=reports)
+               cosine={k: v for k, v in ev.items() if isinstance(v, float)}, cosine_per_seed=ev['per_seed'])
     lap('cosine_report')
     diffs = difference_vectors(enc, n, seeds[0], **kw)
     res['sign_asymmetry'] = sign_asymmetry(diffs)
@@ -744,16 +745,10 @@ def analyze(enc:nn.Module,        # encoder: (N, 1, sz, sz) -> (N, D)
     lap('disentanglement')
     res['timing_s'] = timing
     res = _jsonable(res)
-    if out is not None: (Path(out) / 'analysis.json').write_text(json.dumps(res, indent=1))
+    if out is not None: _write_json(res, Path(out) / 'analysis.json')
     return res
 
-# %% ../nbs/05_analysis.ipynb #1922d4d9
-def _parse_list(text, name, kind):
-    try: vals = [kind(v) for v in str(text).split(',') if v.strip()]
-    except ValueError: raise ValueError(f"{name} must be a comma-separated list of numbers, got {text!r}") from None
-    if not vals: raise ValueError(f"{name} must not be empty")
-    return vals
-
+# %% ../nbs/05_analysis.ipynb #edfdb632
 @call_parse
 def analyze_cli(run_dir:str,             # training run directory (or its checkpoint.pt) to analyze
                 out:str=None,            # directory for the figures and analysis.json (default: RUN_DIR)
@@ -771,7 +766,6 @@ def analyze_cli(run_dir:str,             # training run directory (or its checkp
     "Measure the latent geometry of a trained run: write every figure and analysis.json into RUN_DIR (or --out)."
     import warnings
     from sklearn.exceptions import ConvergenceWarning
-    from softfactor.training import load_encoder
     warnings.filterwarnings('ignore', category=ConvergenceWarning)  # the MLP probes stop at a fixed iteration budget
     run = Path(run_dir)
     if not run.exists(): raise FileNotFoundError(f"no run at {run_dir}")
@@ -781,9 +775,9 @@ def analyze_cli(run_dir:str,             # training run directory (or its checkp
     if views not in (None, 'zero', 'canvas'): raise ValueError(f"views must be 'zero' or 'canvas', got {views!r}")
     cfg = json.loads((run_root / 'config.json').read_text()) if (run_root / 'config.json').is_file() else {}
     canvas = views == 'canvas' if views is not None else bool(cfg.get('canvas', False))
-    res = analyze(load_encoder(run, device=device), out, n=n, seeds=_parse_list(seeds, 'seeds', int),
+    res = analyze(load_encoder(run, device=device), out, n=n, seeds=parse_list(seeds, 'seeds'),
                   grid_blobs=grid_blobs, sz=cfg.get('sz', 16), max_shift=cfg.get('max_shift', 4), canvas=canvas,
-                  umap=not skip_umap, tsne=not skip_tsne, perplexities=_parse_list(perplexities, 'perplexities', float),
+                  umap=not skip_umap, tsne=not skip_tsne, perplexities=parse_list(perplexities, 'perplexities', float),
                   max_points=max_points)
     c = res['cosine']
     print(f"{out}: same-sign cos {c['same_sign_cos']:.3f}, opposite-sign cos {c['opp_sign_cos']:.3f}, cross |cos| "
@@ -792,5 +786,4 @@ def analyze_cli(run_dir:str,             # training run directory (or its checkp
 
 def main():
     "Entry point of `softfactor-analyze`: parse the options (one-line errors, exit status 2) and run `analyze_cli`."
-    from softfactor.training import run_command  # the training module is only needed here
     run_command(analyze_cli, 'softfactor-analyze')

@@ -8,12 +8,12 @@ Docs: https://softfactor.github.io/softfactor/oplas.html.md"""
 __all__ = ['ROTATION_METHODS', 'OPERATORS', 'MIX_MODES', 'EXPERIMENTS', 'vicreg_loss', 'plane_basis', 'plane_rotation_expm',
            'givens_frame', 'plane_rotation_givens', 'FiLMR', 'mlp', 'MatrixOperator', 'make_operator', 'StargateConfig',
            'stargate_metrics', 'train_stargate', 'run_stargate', 'plot_stargate_curves', 'plot_stargate_rings',
-           'make_mixes', 'additivity_report', 'get_encoder', 'encode', 'MixingConfig', 'mixing_latents', 'Standardize',
+           'make_mixes', 'additivity_report', 'get_encoder', 'MixingConfig', 'mixing_latents', 'Standardize',
            'train_projector', 'run_mixing', 'plot_mixing', 'oplas_cli', 'main']
 
-# %% ../nbs/06_oplas.ipynb #9295c18e
-import json, math, os, sys, time
-from dataclasses import dataclass, asdict, replace
+# %% ../nbs/06_oplas.ipynb #e90c518d
+import math, time
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -21,9 +21,10 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from .blobs import check_int, check_float, blob_batch
-from .training import TrainConfig, train, load_encoder, run_command
+from .training import TrainConfig, train, load_encoder, parse_list, run_command, _write_json
+from .analysis import embed
 
-# %% ../nbs/06_oplas.ipynb #a3740e69
+# %% ../nbs/06_oplas.ipynb #1ce04894
 def _check_branch_pair(z1, z2):
     for name, z in (('z1', z1), ('z2', z2)):
         if not isinstance(z, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
@@ -63,7 +64,7 @@ def vicreg_loss(z1:torch.Tensor,  # (B, D) first branch
     loss = inv * invariance + var * variance + cov * covariance
     return dict(loss=loss, invariance=invariance, variance=variance, covariance=covariance)
 
-# %% ../nbs/06_oplas.ipynb #0cabdc62
+# %% ../nbs/06_oplas.ipynb #6102fd72
 def _check_plane_args(u, v, theta):
     for name, t in (('u', u), ('v', v)):
         if not isinstance(t, torch.Tensor) or t.ndim != 1: raise ValueError(f"{name} must be a 1-d tensor (dim,)")
@@ -102,7 +103,7 @@ def plane_rotation_expm(u:torch.Tensor,  # (dim,) first vector of the plane
     A = theta * (torch.outer(v_hat, u_hat) - torch.outer(u_hat, v_hat))  # (dim, dim), skew, rank 2
     return torch.linalg.matrix_exp(A)
 
-# %% ../nbs/06_oplas.ipynb #ef927a25
+# %% ../nbs/06_oplas.ipynb #3550205c
 def _givens_cs(a, b):
     "Cosine and sine of the Givens rotation that maps (a, b) to (r, 0) with r >= 0 (identity when a = b = 0)."
     r2 = a * a + b * b
@@ -141,7 +142,7 @@ def plane_rotation_givens(u:torch.Tensor,  # (dim,) first vector of the plane
     R = M.T @ G @ M                                              # (dim, dim)
     return torch.where(plane_basis(u, v, eps)[2], R, eye)        # identity when the plane is undefined
 
-# %% ../nbs/06_oplas.ipynb #d7364046
+# %% ../nbs/06_oplas.ipynb #1a1d520c
 ROTATION_METHODS = {'givens': plane_rotation_givens, 'expm': plane_rotation_expm}
 
 class FiLMR(nn.Module):
@@ -174,7 +175,7 @@ class FiLMR(nn.Module):
 
     def extra_repr(self): return f"dim={self.dim}, method={self.method!r}"
 
-# %% ../nbs/06_oplas.ipynb #453d146d
+# %% ../nbs/06_oplas.ipynb #fed5a130
 OPERATORS = ('givens', 'expm', 'matrix', 'mlp')
 
 def mlp(in_dim:int,      # input size
@@ -206,7 +207,7 @@ def make_operator(kind:str,   # 'givens', 'expm', 'matrix' or 'mlp'
     if kind == 'mlp': return mlp(dim, hidden, dim)
     raise ValueError(f"kind must be one of {OPERATORS}, got {kind!r}")
 
-# %% ../nbs/06_oplas.ipynb #311072cf
+# %% ../nbs/06_oplas.ipynb #227a9d20
 @dataclass
 class StargateConfig:
     "Settings of a Stargate comparison (see `run_stargate`)."
@@ -239,7 +240,7 @@ class StargateConfig:
         if not isinstance(self.theta_uniform, bool): raise TypeError(f"theta_uniform must be a bool, got {self.theta_uniform!r}")
         if self.theta_uniform and self.theta_init is not None: raise ValueError("give theta_init or theta_uniform, not both")
 
-# %% ../nbs/06_oplas.ipynb #894da2c2
+# %% ../nbs/06_oplas.ipynb #ed0486aa
 def _pca2(z):
     "Centre and project (n, d) points on their top two principal axes: (projection fn, explained variance ratio)."
     mean = z.mean(0)
@@ -280,7 +281,7 @@ def stargate_metrics(h:nn.Module,         # projector: (B, in_dim) -> (B, latent
                 pca_points=_r(proj(z[keep])), pca_labels=labels[keep].tolist(),
                 pca_centroids=_r(proj(centroids)), pca_orbit=_r(proj(torch.cat(orbit))))
 
-# %% ../nbs/06_oplas.ipynb #dce00f78
+# %% ../nbs/06_oplas.ipynb #c8967282
 def _check_cfg(cfg, cls):
     if cfg is None: return cls()
     if not isinstance(cfg, cls): raise TypeError(f"cfg must be a {cls.__name__}, got {type(cfg).__name__}")
@@ -288,6 +289,18 @@ def _check_cfg(cfg, cls):
 
 def _stargate_draw(Y, idx, noise, g):
     return Y[idx] + noise * torch.randn(len(idx), Y.shape[1], generator=g)  # (B, in_dim)
+
+def _fit_vicreg(params, pair, steps, lr, log_every):
+    "Adam on `vicreg_loss(*pair())` for `steps` steps; the loss and its parts every `log_every` steps (and at the end)."
+    opt = torch.optim.Adam(params, lr=lr)
+    hist = dict(step=[], loss=[], invariance=[], variance=[], covariance=[])
+    for step in range(1, steps + 1):
+        parts = vicreg_loss(*pair())
+        opt.zero_grad(); parts['loss'].backward(); opt.step()
+        if step % log_every == 0 or step == steps:
+            hist['step'].append(step)
+            for k in ('loss', 'invariance', 'variance', 'covariance'): hist[k].append(round(parts[k].item(), 5))
+    return hist
 
 def train_stargate(kind:str,                  # operator: 'givens', 'expm', 'matrix' or 'mlp'
                    cfg:StargateConfig|None=None, # settings (default `StargateConfig()`)
@@ -302,17 +315,12 @@ def train_stargate(kind:str,                  # operator: 'givens', 'expm', 'mat
     h = mlp(cfg.in_dim, cfg.hidden, cfg.latent_dim)
     theta = float((torch.rand(()) * 2 - 1) * math.pi) if cfg.theta_uniform else cfg.theta_init
     T = make_operator(kind, cfg.latent_dim, cfg.hidden, theta)
-    opt = torch.optim.Adam([*h.parameters(), *T.parameters()], lr=cfg.lr)
-    hist = dict(step=[], loss=[], invariance=[], variance=[], covariance=[])
-    t0 = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
+    def pair():  # a batch of transitions i -> i + 1, as (T(h(y_i)), h(y_{i+1}))
         i = torch.randint(0, cfg.n_states, (cfg.batch_size,), generator=g)
         x, x_next = _stargate_draw(Y, i, cfg.noise, g), _stargate_draw(Y, (i + 1) % cfg.n_states, cfg.noise, g)
-        parts = vicreg_loss(T(h(x)), h(x_next))
-        opt.zero_grad(); parts['loss'].backward(); opt.step()
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            hist['step'].append(step)
-            for k in ('loss', 'invariance', 'variance', 'covariance'): hist[k].append(round(parts[k].item(), 5))
+        return T(h(x)), h(x_next)
+    t0 = time.perf_counter()
+    hist = _fit_vicreg([*h.parameters(), *T.parameters()], pair, cfg.steps, cfg.lr, cfg.log_every)
     train_time = time.perf_counter() - t0
     ge = torch.Generator().manual_seed(1_000_003 + seed)
     labels = torch.arange(cfg.n_states).repeat_interleave(cfg.n_eval)
@@ -324,7 +332,7 @@ def train_stargate(kind:str,                  # operator: 'givens', 'expm', 'mat
         metrics['eigenvalues'] = [[abs(e), math.atan2(e.imag, e.real) * cfg.n_states / (2 * math.pi)] for e in ev]
     return dict(operator=kind, seed=seed, metrics=metrics, history=hist, time_s=train_time, h=h, T=T)
 
-# %% ../nbs/06_oplas.ipynb #66c88529
+# %% ../nbs/06_oplas.ipynb #a5f89466
 def _mean_std(xs):
     m = sum(xs) / len(xs)
     return m, (sum((x - m) ** 2 for x in xs) / max(len(xs) - 1, 1)) ** 0.5
@@ -356,7 +364,7 @@ def run_stargate(cfg:StargateConfig|None=None, # settings (default `StargateConf
     if keep_models: res['models'] = models
     return res
 
-# %% ../nbs/06_oplas.ipynb #1c68d82b
+# %% ../nbs/06_oplas.ipynb #64d6c429
 _OP_COLORS = dict(givens='tab:blue', expm='tab:orange', matrix='tab:green', mlp='tab:red')
 
 def _check_result(res, maker):
@@ -402,7 +410,7 @@ def plot_stargate_rings(res:dict,        # result of `run_stargate`
     fig.tight_layout()
     return fig
 
-# %% ../nbs/06_oplas.ipynb #c80588a8
+# %% ../nbs/06_oplas.ipynb #7729ddbf
 MIX_MODES = ('union', 'sum')
 
 def make_mixes(n:int,               # number of mixes
@@ -426,7 +434,7 @@ def make_mixes(n:int,               # number of mixes
     mix = stems.amax(1) if mode == 'union' else stems.sum(1)                                          # (n, 1, sz, sz)
     return stems, mask, mix
 
-# %% ../nbs/06_oplas.ipynb #b7e7d8f0
+# %% ../nbs/06_oplas.ipynb #efff6b10
 @torch.no_grad()
 def additivity_report(sum_z:torch.Tensor,  # (M, D) sum of each mix's stem vectors
                       mix_z:torch.Tensor,  # (M, D) each mix's vector
@@ -445,7 +453,7 @@ def additivity_report(sum_z:torch.Tensor,  # (M, D) sum of each mix's stem vecto
                 rel_error=((sum_z - mix_z).norm(dim=1) / mix_z.norm(dim=1).clamp_min(1e-12)).mean().item(),
                 top1=top1, top1_cos=top1_cos, chance=1 / batch, n=n)
 
-# %% ../nbs/06_oplas.ipynb #a617df70
+# %% ../nbs/06_oplas.ipynb #a052a8a1
 def get_encoder(path=None,           # a run directory or checkpoint to load; None: train a short run
                 steps:int=300,       # steps of the short run
                 batch_size:int=256,  # batch size of the short run
@@ -462,17 +470,7 @@ def get_encoder(path=None,           # a run directory or checkpoint to load; No
                     final_loss=sum(hist['loss'][-20:]) / len(hist['loss'][-20:]), train_time_s=hist['time'][-1])
     return enc.eval().requires_grad_(False), info
 
-@torch.no_grad()
-def encode(enc:nn.Module,          # encoder: (B, 1, sz, sz) -> (B, D)
-           x:torch.Tensor,         # (N, 1, sz, sz) images
-           batch_size:int=4096,    # images per forward pass
-          ) -> torch.Tensor:       # (N, D)
-    "Encode many images, a large batch at a time, without gradients."
-    if not isinstance(x, torch.Tensor) or x.ndim != 4: raise ValueError("x must be a (N, 1, sz, sz) tensor")
-    batch_size = check_int(batch_size, 'batch_size', lo=1)
-    return torch.cat([enc(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-
-# %% ../nbs/06_oplas.ipynb #b9361e00
+# %% ../nbs/06_oplas.ipynb #95891866
 @dataclass
 class MixingConfig:
     "Settings of the mixing experiment (see `run_mixing`)."
@@ -513,12 +511,12 @@ def mixing_latents(enc:nn.Module,  # frozen encoder
     "Draw `n` mixes and encode their stems and the mixes, batched."
     cfg = _check_cfg(cfg, MixingConfig)
     stems, mask, mix = make_mixes(n, cfg.min_stems, cfg.max_stems, mode, stem_blobs=cfg.stem_blobs, generator=generator)
-    stem_z = encode(enc, stems.flatten(0, 1)).view(n, cfg.max_stems, -1)  # (n, S, D)
-    return stem_z, mask, encode(enc, mix)
+    stem_z = embed(enc, stems.flatten(0, 1)).view(n, cfg.max_stems, -1)  # (n, S, D)
+    return stem_z, mask, embed(enc, mix)
 
 def _sum_stems(h, stem_z, mask): return (h(stem_z) * mask[..., None]).sum(1)  # (n, S, D) -> (n, D')
 
-# %% ../nbs/06_oplas.ipynb #86e13f73
+# %% ../nbs/06_oplas.ipynb #f4bc3fc7
 class Standardize(nn.Module):
     "A fixed per-dimension standardisation (x - mean) / std, with the statistics kept as buffers (saved, never trained)."
     def __init__(self, mean:torch.Tensor, # (D,) mean to subtract
@@ -529,7 +527,7 @@ class Standardize(nn.Module):
         self.register_buffer('std', std.detach().clone().clamp_min(1e-8))
     def forward(self, x): return (x - self.mean) / self.std  # (..., D)
 
-# %% ../nbs/06_oplas.ipynb #4389c3e5
+# %% ../nbs/06_oplas.ipynb #72b3c9d9
 def train_projector(stem_z:torch.Tensor, # (n, S, D) training stem latents
                     mask:torch.Tensor,   # (n, S) which stems are used
                     mix_z:torch.Tensor,  # (n, D) training mix latents
@@ -546,15 +544,10 @@ def train_projector(stem_z:torch.Tensor, # (n, S, D) training stem latents
     if cfg.standardize:
         seen = torch.cat([stem_z[mask], mix_z])  # every training latent, stems and mixes: (n_used + n, D)
         h = nn.Sequential(Standardize(seen.mean(0), seen.std(0)), h)
-    opt = torch.optim.Adam(h.parameters(), lr=cfg.lr)
-    hist = dict(step=[], loss=[], invariance=[], variance=[], covariance=[])
-    for step in range(1, cfg.steps + 1):
+    def pair():  # a batch of mixes, as (Σ h(e(stem)), h(e(mix)))
         idx = torch.randint(0, len(mix_z), (cfg.batch_size,), generator=g)
-        parts = vicreg_loss(_sum_stems(h, stem_z[idx], mask[idx]), h(mix_z[idx]))
-        opt.zero_grad(); parts['loss'].backward(); opt.step()
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            hist['step'].append(step)
-            for k in ('loss', 'invariance', 'variance', 'covariance'): hist[k].append(round(parts[k].item(), 5))
+        return _sum_stems(h, stem_z[idx], mask[idx]), h(mix_z[idx])
+    hist = _fit_vicreg(h.parameters(), pair, cfg.steps, cfg.lr, cfg.log_every)
     return h.eval(), hist
 
 def run_mixing(enc:nn.Module,               # frozen encoder (see `get_encoder`)
@@ -592,7 +585,7 @@ def run_mixing(enc:nn.Module,               # frozen encoder (see `get_encoder`)
     if keep_models: res['models'] = models
     return res
 
-# %% ../nbs/06_oplas.ipynb #04f43681
+# %% ../nbs/06_oplas.ipynb #6a3a11a4
 def plot_mixing(res:dict, # result of `run_mixing`
                ) -> plt.Figure:
     "Raw vs projected additivity (centred cosine, relative error, top-1 retrieval) per mixing mode, and the training curves."
@@ -612,14 +605,8 @@ def plot_mixing(res:dict, # result of `run_mixing`
     fig.tight_layout()
     return fig
 
-# %% ../nbs/06_oplas.ipynb #b917188c
+# %% ../nbs/06_oplas.ipynb #76194cd4
 EXPERIMENTS = ('mixing', 'stargate')
-
-def _int_list(text, name):
-    try: values = tuple(int(t) for t in str(text).split(',') if t.strip())
-    except ValueError: raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
-    if not values: raise ValueError(f"{name} must list at least one integer")
-    return values
 
 def _names(text, allowed, name):
     values = tuple(t.strip() for t in str(text).split(',') if t.strip())
@@ -658,7 +645,7 @@ def oplas_cli(experiment:str,          # which experiment: mixing or stargate
     out = Path(out); result_file = out / f'{experiment}.json'
     if result_file.exists() and not force: raise FileExistsError(f"{result_file} exists: pass --force to replace it")
     common = _given(steps=steps, batch_size=batch_size, lr=lr, n_eval=n_eval)
-    if seeds is not None: common['seeds'] = _int_list(seeds, 'seeds')
+    if seeds is not None: common['seeds'] = parse_list(seeds, 'seeds')
     if experiment == 'mixing':
         cfg = MixingConfig(**common, **_given(n_train=n_train), **({} if modes is None else dict(modes=_names(modes, MIX_MODES, 'modes'))))
     else:
@@ -680,7 +667,7 @@ def oplas_cli(experiment:str,          # which experiment: mixing or stargate
         _save_fig(plot_stargate_curves(res), out / 'stargate_curves.png')
         _save_fig(plot_stargate_rings(res), out / 'stargate_rings.png')
     res.update(wall_time_s=time.perf_counter() - t0, threads=torch.get_num_threads(), torch=torch.__version__)
-    tmp = result_file.with_suffix('.json.tmp'); tmp.write_text(json.dumps(res, indent=1)); tmp.replace(result_file)
+    _write_json(res, result_file)
     if not quiet:
         for key, s in res['summary'].items():
             if experiment == 'mixing': print(f"{key}: top-1 {s['raw']['top1']:.3f} raw -> {s['projected']['top1']:.3f} projected")

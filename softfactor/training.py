@@ -8,7 +8,7 @@ Docs: https://softfactor.github.io/softfactor/training.html.md"""
 __all__ = ['SCHEDULES', 'CKPT_FORMAT', 'RUN_FILES', 'TARGETS', 'TrainConfig', 'published_config', 'lr_factor', 'pick_device',
            'bf16_native', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'History', 'weights_checksum',
            'train', 'evaluate_encoder', 'meets_targets', 'plot_history', 'write_report', 'load_encoder', 'train_cli',
-           'run_command', 'main']
+           'parse_list', 'run_command', 'main']
 
 # %% ../nbs/04_training.ipynb #e8544272
 import json, math, os, sys, time, hashlib, tempfile, warnings
@@ -237,9 +237,13 @@ def _broadcast(obj, rank, world):
     return box[0]
 
 # %% ../nbs/04_training.ipynb #442407ea
-def _batch_loss(model, cfg, gen, device, local_bs, step):
-    "Draw a batch, encode it in one forward pass: (total loss, tensor of logged parts)."
-    anchor, crop1, crop2, target, *_ = blob_triplet_batch(local_bs, cfg.sz, cfg.max_shift, gen, device, cfg.n_blobs, cfg.canvas)
+def _draw_batch(cfg, gen, device, n):
+    "This process's `n` triplets of a step, drawn on `device`: (anchor, crop1, crop2, target)."
+    return blob_triplet_batch(n, cfg.sz, cfg.max_shift, gen, device, cfg.n_blobs, cfg.canvas)[:4]
+
+def _batch_loss(model, cfg, batch, step):
+    "Encode a batch of triplets in one forward pass: (total loss, tensor of logged parts)."
+    anchor, crop1, crop2, target = batch
     x = torch.cat([anchor, crop1, crop2])  # (3B, 1, sz, sz)
     if cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
     z_a, z_1, z_2 = model(x).chunk(3)      # (B, D) each
@@ -342,19 +346,18 @@ def _train(cfg, out, ckpt, progress, stop_at, evaluate, model, device, rank, wor
     hist['run'] = dict(device=str(device), processes=world, bf16=bf16, threads=torch.get_num_threads(), torch=str(torch.__version__))
     model.train()
     bar = tqdm(range(step, end), initial=step, total=cfg.steps, disable=not progress or rank != 0, desc='train', mininterval=1.)
+    kept = f"the last good checkpoint in {out} is kept" if out is not None else "no checkpoint was written"
     t0 = time.perf_counter()
     for step in bar:
         lr = opt.param_groups[0]['lr']
-        loss, parts = _batch_loss(net, cfg, gen, device, cfg.batch_size // world, step)
+        loss, parts = _batch_loss(net, cfg, _draw_batch(cfg, gen, device, cfg.batch_size // world), step)
         logged = _global_mean(torch.cat([loss.detach()[None], parts]).float(), world).tolist()
         if not all(map(math.isfinite, logged)):
-            raise NonFiniteLossError(f"non-finite loss ({logged[0]}) at step {step + 1}: training stopped; "
-                                     + (f"the last good checkpoint in {out} is kept" if out is not None else "no checkpoint was written"))
+            raise NonFiniteLossError(f"non-finite loss ({logged[0]}) at step {step + 1}: training stopped; {kept}")
         opt.zero_grad(set_to_none=True); loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float('inf')).item()  # gradients are already averaged over processes
         if not math.isfinite(grad_norm):  # e.g. weights that overflowed: the loss masks NaN latents as zero differences
-            raise NonFiniteLossError(f"non-finite gradient ({grad_norm}) at step {step + 1}: training stopped; "
-                                     + (f"the last good checkpoint in {out} is kept" if out is not None else "no checkpoint was written"))
+            raise NonFiniteLossError(f"non-finite gradient ({grad_norm}) at step {step + 1}: training stopped; {kept}")
         opt.step(); sched.step()
         hist['step'].append(step + 1); hist['loss'].append(logged[0]); hist['factorization'].append(logged[1])
         if cfg.use_jepa: hist['jepa'].append(logged[2])
@@ -487,6 +490,16 @@ def train_cli(out:str='runs/default',  # run directory (created; must be new or 
         m = json.loads((Path(out) / 'metrics.json').read_text())
         print(f"{out}: loss {m['final_loss']:.4f}, same-sign cos {m['same_sign_cos']:.3f}, opposite-sign cos {m['opp_sign_cos']:.3f}, "
               f"cross |cos| {m['cross_abs_cos']:.3f}, angles {m['angle_pitch_deg']:.1f}° / {m['angle_time_deg']:.1f}°")
+
+def parse_list(text,    # comma-separated values, e.g. '0,1,2'
+               name:str, # the option's name, for the error message
+               kind=int, # type of each value (int or float)
+              ) -> tuple: # the values
+    "The values of a comma-separated command-line option, with a one-line error naming it."
+    try: values = tuple(kind(t) for t in str(text).split(',') if t.strip())
+    except ValueError: raise ValueError(f"{name} must be a comma-separated list of {'integers' if kind is int else 'numbers'}, got {text!r}") from None
+    if not values: raise ValueError(f"{name} must not be empty")
+    return values
 
 def run_command(func,            # a `call_parse` function: its signature and comments are the options
                 prog:str,        # the command's name, shown in its messages

@@ -137,7 +137,7 @@ def test_cli_end_to_end(tmp_path):
     (('stargate', '--bogus', '1'), 'unrecognized arguments'),
     (('stargate', '--steps', 'many'), 'invalid int value'),
     (('stargate', '--steps', '0'), 'steps must be >= 1'),
-    (('stargate', '--seeds', 'a,b'), 'seeds must be comma-separated integers'),
+    (('stargate', '--seeds', 'a,b'), 'seeds must be a comma-separated list of integers'),
     (('stargate', '--operators', 'rotor'), 'operators must be comma-separated names'),
     (('mixing', '--modes', 'avg'), 'modes must be comma-separated names'),
     (('mixing', '--encoder', 'no/such/run'), 'does not exist'),
