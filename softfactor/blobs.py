@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from torch.utils.data import Dataset
-from .base import check_int, check_choice, device_of, draw_shifts, Source, Triplets
+from .base import check_int, check_choice, device_of, draw_shifts, draw_view_shifts, identical_views, Source, Triplets, Views
 
 # %% ../nbs/00_blobs.ipynb #161f2ce5
 def _check_sz(sz, n_blobs):
@@ -306,5 +306,18 @@ class BlobSource(Source):
         if self.views_kind != 'margin':
             return blob_triplet_batch(n, self.sz, self.max_shift, generator, device, self.n_blobs, self.views_kind == 'canvas')
         return super().triplets(n, generator, device, split)
+
+    def multiview(self, n:int, k:int, generator=None, device=None, split:str='train', mix:str='random') -> Views:
+        "`n` anchors with `k` labelled views each; zero-fill and canvas views rasterise the moved rectangles directly."
+        if self.views_kind == 'margin': return super().multiview(n, k, generator, device, split, mix)
+        check_choice(split, 'split', ('train', 'eval'))
+        dev = device_of(generator, device)
+        shifts = draw_view_shifts(n, k, self.max_shift, generator, dev, mix)       # (n, k, 2)
+        if self.views_kind == 'canvas':
+            S, m = _canvas_blobs(self.sz, self.max_shift, self.n_blobs)
+            yx, hw = _draw_rects(n, S, m, generator, dev); yx = yx - self.max_shift
+        else: yx, hw = _draw_rects(n, self.sz, self.n_blobs, generator, dev)
+        imgs = _raster(yx, hw, torch.cat([torch.zeros_like(shifts[:, :1]), shifts], 1), self.sz)[:, :, None]  # (n, k + 1, 1, sz, sz)
+        return Views(imgs[:, 0], imgs[:, 1:], shifts, identical_views(imgs[:, 1:]))
 
     def __repr__(self): return f"BlobSource(sz={self.sz}, max_shift={self.max_shift}, n_blobs={self.n_blobs}, views={self.views_kind!r})"
