@@ -6,22 +6,21 @@ Docs: https://softfactor.github.io/softfactor/pianoroll.html.md"""
 
 # %% auto #0
 __all__ = ['N_PITCHES', 'PITCH_CLASSES', 'KK_MAJOR', 'KK_MINOR', 'CORPORA', 'TONIC_ONLY', 'CACHE_FORMAT', 'MIDI_SUFFIXES',
-           'PART_COLORS', 'SPLITS', 'Piece', 'pitch_class_profile', 'mode_for_tonic', 'score_to_piece', 'corpus_files',
+           'PART_COLORS', 'Piece', 'pitch_class_profile', 'mode_for_tonic', 'score_to_piece', 'corpus_files',
            'cache_folder', 'load_corpus', 'describe_pieces', 'midi_to_piece', 'write_midi', 'midi_files',
-           'load_midi_folder', 'load_pieces', 'show_piece', 'PianoRollSource']
+           'load_midi_folder', 'load_pieces', 'show_piece', 'PianoRollSource', 'source_from_config']
 
-# %% ../nbs/08_pianoroll.ipynb #edfcfc5d
+# %% ../nbs/08_pianoroll.ipynb #7e46319e
 import hashlib, json, os, re, warnings
-from collections import namedtuple
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from fastcore.basics import patch_to
-from .blobs import check_int, check_float, _distinct_shifts, _device_of
+from .base import check_int, check_float, check_choice, device_of, draw_shifts, atomic_write, Source, Triplets, SPLITS
 
-# %% ../nbs/08_pianoroll.ipynb #60cdcd6a
+# %% ../nbs/08_pianoroll.ipynb #c045ddb8
 N_PITCHES = 128  # rows of every roll: MIDI pitches 0..127
 PITCH_CLASSES = ('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B')
 
@@ -68,7 +67,7 @@ class Piece:
         return (f"Piece({self.id!r}, {len(self.notes)} notes, {self.n_frames} frames, {len(self.parts)} parts, "
                 f"key={self.key!r}, time_sig={self.time_sig!r})")
 
-# %% ../nbs/08_pianoroll.ipynb #3cbb53ef
+# %% ../nbs/08_pianoroll.ipynb #60650efe
 # Krumhansl & Kessler's probe-tone ratings, from the tonic upward
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -85,7 +84,7 @@ def mode_for_tonic(notes:np.ndarray, # (N, 4) rows (part, pitch, start, end)
     prof = np.roll(pitch_class_profile(notes), -check_int(tonic, 'tonic', lo=0, hi=11))  # from the tonic upward
     return 'major' if np.corrcoef(prof, KK_MAJOR)[0, 1] >= np.corrcoef(prof, KK_MINOR)[0, 1] else 'minor'
 
-# %% ../nbs/08_pianoroll.ipynb #4ef805b3
+# %% ../nbs/08_pianoroll.ipynb #5f59176f
 def _to_grid(quarters, steps_per_quarter): return int(round(float(quarters) * steps_per_quarter))
 
 def _score_key(score, notes, written_mode=True):
@@ -125,7 +124,7 @@ def score_to_piece(score,                   # a music21 `Score` (or a single `Pa
     title = score.metadata.title if score.metadata is not None else None
     return Piece(piece_id, notes, int(notes[:, 3].max()), tuple(names), tonic, mode, key_from, _score_time_sig(score), title, spq)
 
-# %% ../nbs/08_pianoroll.ipynb #b6d89f86
+# %% ../nbs/08_pianoroll.ipynb #c729e391
 CORPORA = {  # short name: what it is
     'chorales': "J. S. Bach's four-part chorales: Riemenschneider's 371, of which 350 distinct scores (MusicXML)",
     'essen': "the Essen folk songs: 8,462 monophonic tunes, mostly German (ABC, 27 files; music21's four test files left out)",
@@ -166,7 +165,7 @@ def corpus_files(name:str='chorales', # a name in `CORPORA` or a music21 corpus 
         out.append((w, path))
     return out
 
-# %% ../nbs/08_pianoroll.ipynb #25684776
+# %% ../nbs/08_pianoroll.ipynb #dec9c877
 CACHE_FORMAT = 2  # bump when what a cache file holds, or how pieces are made, changes
 
 def cache_folder(path=None, # a folder; None: $SOFTFACTOR_CACHE, else the user's cache folder
@@ -189,7 +188,7 @@ def _cache_file(folder, label, request):
     slug = re.sub(r'[^A-Za-z0-9_.-]+', '-', label).strip('-')[:40] or 'data'
     return cache_folder(folder) / 'pianoroll' / f"{slug}-{_digest(json.dumps(request, sort_keys=True).encode())[:16]}.npz"
 
-# %% ../nbs/08_pianoroll.ipynb #08d0b50e
+# %% ../nbs/08_pianoroll.ipynb #bf1d2ad7
 def _pack(pieces, key, extra):
     "Arrays for `np.savez` holding `pieces`, the cache key and `extra` (JSON), plus their checksum."
     notes = np.concatenate([p.notes for p in pieces]).astype(np.int32) if pieces else np.zeros((0, 4), np.int32)
@@ -218,12 +217,8 @@ def _unpack(z):
 def _write_cache(path, pieces, key, extra):
     "Write atomically: a temporary file in the same folder, then a rename."
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, 'wb') as f: np.savez(f, **_pack(pieces, key, extra))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    arrays = _pack(pieces, key, extra)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 def _read_cache(path, key):
     "`(pieces, extra)` from the cache file, or None (with a warning when a file was there but unusable)."
@@ -246,7 +241,7 @@ def _cached(path, key, build, refresh=False):
         _write_cache(path, *got[:1], key, got[1])
     return got
 
-# %% ../nbs/08_pianoroll.ipynb #902b2ba2
+# %% ../nbs/08_pianoroll.ipynb #c71e8852
 def _music21_fingerprint(files):
     import music21
     return {'music21': music21.__version__, 'files': [[w, p.name, p.stat().st_size] for w, p in files]}
@@ -293,7 +288,7 @@ def load_corpus(name:str='chorales',         # a name in `CORPORA` or a music21 
     _warn_skipped(f"load_corpus({name!r})", extra, len(pieces) + len(extra['skipped']))
     return pieces
 
-# %% ../nbs/08_pianoroll.ipynb #8d9ecab4
+# %% ../nbs/08_pianoroll.ipynb #39fab52c
 def describe_pieces(pieces:list, # [Piece]
                    ) -> dict:    # counts and ranges
     "A summary of a list of pieces: how many, notes and frames, pitch range, parts, keys and time signatures."
@@ -305,7 +300,7 @@ def describe_pieces(pieces:list, # [Piece]
             'parts per piece': count(len(p.parts) for p in pieces), 'modes': count(p.mode for p in pieces),
             'key from': count(p.key_from for p in pieces), 'time signatures': count(p.time_sig for p in pieces)}
 
-# %% ../nbs/08_pianoroll.ipynb #1cd13032
+# %% ../nbs/08_pianoroll.ipynb #62fb4c87
 MIDI_SUFFIXES = ('.mid', '.midi')
 
 def _midi_key(score):
@@ -337,7 +332,7 @@ def midi_to_piece(path,                     # a MIDI file
     return Piece(piece_id or Path(path).name, notes, int(notes[:, 3].max()), tuple(names), *_midi_key(score),
                  None if ts is None else f"{ts.numerator}/{ts.denominator}", None, spq)
 
-# %% ../nbs/08_pianoroll.ipynb #400622ce
+# %% ../nbs/08_pianoroll.ipynb #31cc5cf2
 def write_midi(path,             # file to write
                tracks:list,      # [(name, program, is_drum, [(start_quarters, duration_quarters, pitch), ...])]
                tpq:int=480,      # ticks per quarter note
@@ -357,7 +352,7 @@ def write_midi(path,             # file to write
     score.dump_midi(str(path))
     return Path(path)
 
-# %% ../nbs/08_pianoroll.ipynb #3a69ee56
+# %% ../nbs/08_pianoroll.ipynb #4041ea17
 def midi_files(path, # a folder
               ) -> list: # [Path] of its MIDI files, sorted
     "Every `.mid`/`.midi` file under `path` (sub-folders included), sorted."
@@ -401,7 +396,7 @@ def load_midi_folder(path,                      # a folder of MIDI files
     if not pieces: raise ValueError(f"path: none of the {len(files)} MIDI files in {root} holds a note")
     return pieces
 
-# %% ../nbs/08_pianoroll.ipynb #4895d679
+# %% ../nbs/08_pianoroll.ipynb #5fda6d06
 def load_pieces(data,            # a name in `CORPORA`, a music21 corpus path, a folder of MIDI files, or a list of `Piece`
                 max_pieces:int|None=None, # keep only the first pieces (None: all)
                 cache_dir=None,  # cache folder (None: $SOFTFACTOR_CACHE, else the user's cache folder)
@@ -419,7 +414,7 @@ def load_pieces(data,            # a name in `CORPORA`, a music21 corpus path, a
                          f"nor an existing folder of MIDI files") from None
     return load_corpus(str(data), max_pieces, cache_dir=cache_dir)
 
-# %% ../nbs/08_pianoroll.ipynb #7ff592fb
+# %% ../nbs/08_pianoroll.ipynb #2664c6e3
 PART_COLORS = ('tab:red', 'tab:blue', 'tab:green', 'tab:orange', 'tab:purple', 'tab:brown', 'tab:pink', 'tab:olive', 'tab:cyan', 'tab:gray')
 
 def _frames_per_bar(piece):
@@ -454,18 +449,13 @@ def show_piece(piece:Piece,            # the piece to draw
         ax.legend(handles=handles, fontsize=7, loc='upper right', ncol=len(handles), framealpha=.8)
     return ax
 
-# %% ../nbs/08_pianoroll.ipynb #e7784eeb
-_Triplets = namedtuple('_Triplets', 'anchor crop1 crop2 target scheme d1 d2')  # stand-in for softfactor.base.Triplets, to be replaced by it
-SPLITS = ('train', 'eval')
-
+# %% ../nbs/08_pianoroll.ipynb #54c04b28
 def _check_patch(patch):
     if isinstance(patch, int) and not isinstance(patch, bool): patch = (patch, patch)
     if not isinstance(patch, (tuple, list)) or len(patch) != 2: raise TypeError(f"patch must be an int or (pitches, frames), got {patch!r}")
     return check_int(patch[0], 'patch pitches', lo=2), check_int(patch[1], 'patch frames', lo=2)
 
-def _check_split(split):
-    if split not in SPLITS: raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return split
+def _check_split(split): return check_choice(split, 'split', SPLITS)
 
 def _windows(rolls, top, col, dy, dx, P, T):
     "(n, V, P, T) windows of a (128, F) roll whose bottom-left cells are (top - dy, col - dx): one gather of a strided view."
@@ -473,8 +463,8 @@ def _windows(rolls, top, col, dy, dx, P, T):
     every = rolls.as_strided((H - P + 1, F - T + 1, P, T), (F, 1, F, 1))  # every P x T window, no copy
     return every[top[:, None] - dy, col[:, None] - dx]
 
-# %% ../nbs/08_pianoroll.ipynb #687df56b
-class PianoRollSource:
+# %% ../nbs/08_pianoroll.ipynb #44d6e088
+class PianoRollSource(Source):
     "Labelled shifts of windows cut from real piano rolls: content moves by (dy, dx) when the window moves by (-dy, -dx)."
     def __init__(self,
                  data='chorales',          # a corpus name, a music21 corpus path, a folder of MIDI files, or a list of `Piece`
@@ -539,7 +529,7 @@ class PianoRollSource:
         return (f"PianoRollSource({len(self.pieces)} pieces: {len(self.split_ids['train'])} training, {len(self.split_ids['eval'])} held out; "
                 f"patch {self.P}x{self.T}, max_shift {self.max_shift}, min_cells {self.min_cells})")
 
-# %% ../nbs/08_pianoroll.ipynb #a41c5543
+# %% ../nbs/08_pianoroll.ipynb #75969bb7
 @patch_to(PianoRollSource)
 def _on(self, device, split):
     "The rolls and the split's anchor table on `device` (copied there once)."
@@ -565,9 +555,9 @@ def triplets(self,
             ) -> tuple: # (anchor, crop1, crop2, target, scheme, d1, d2): views (n,1,P,T), target (n,), scheme (n,), shifts (n,2)
     "A batch of labelled triplets with the label distribution of `blob_triplet_batch`, windows obeying the notes rule."
     n, split = check_int(n, 'n', lo=1), _check_split(split)
-    dev = _device_of(generator, device)
+    dev = device_of(generator, device)
     rolls, anchors = self._on(dev, split)
-    scheme, d1, d2, target = _distinct_shifts(n, self.max_shift, generator, dev)
+    scheme, d1, d2, target = draw_shifts(n, self.max_shift, generator, dev)
     zero = torch.zeros_like(d1[:, 0])
     dy, dx = torch.stack([zero, d1[:, 0], d2[:, 0]], 1), torch.stack([zero, d1[:, 1], d2[:, 1]], 1)  # (n, 3)
     todo, views = None, None
@@ -582,9 +572,9 @@ def triplets(self,
     else: raise RuntimeError(f"triplets: {len(todo)} of {n} rows found no window holding min_cells={self.min_cells} notes in "
                              f"{self.max_rounds} rounds; lower min_cells or use more data")
     x = views.unsqueeze(2).float()  # (n, 3, 1, P, T)
-    return _Triplets(x[:, 0], x[:, 1], x[:, 2], target, scheme, d1, d2)
+    return Triplets(x[:, 0], x[:, 1], x[:, 2], target, scheme, d1, d2)
 
-# %% ../nbs/08_pianoroll.ipynb #25196d3c
+# %% ../nbs/08_pianoroll.ipynb #e91c7f8a
 def _window_counts(ctx, P, T):
     "(k, A, B) number of sounding cells of every P x T window of (k, P+A-1, T+B-1) contexts (an integral image)."
     c = torch.nn.functional.pad(ctx.long().cumsum(1).cumsum(2), (1, 0, 1, 0))
@@ -598,7 +588,7 @@ def base(self,
         ) -> torch.Tensor: # (n, 3) long rows (piece index, top pitch row, first frame within the piece)
     "`n` windows whose every view with |dy|, |dx| <= max_shift holds `min_cells` sounding cells."
     n, split = check_int(n, 'n', lo=1), _check_split(split)
-    dev = _device_of(generator, None)
+    dev = device_of(generator)
     rolls, anchors = self._on(dev, split)
     m, found, k = self.max_shift, [], 0
     for _ in range(self.max_rounds):
@@ -644,3 +634,9 @@ def views(self,
     cols = start + torch.minimum(frames.clamp(min=0), length - 1)
     cells = flat[rows.clamp(0, N_PITCHES - 1)[..., :, None] * self.rolls.shape[1] + cols[..., None, :]]
     return (cells * inside).unsqueeze(2).float()
+
+# %% ../nbs/08_pianoroll.ipynb #25f9a54f
+def source_from_config(cfg, # a `softfactor.training.TrainConfig` (its `data`, `sz` and `max_shift` are used)
+                      ) -> PianoRollSource:
+    "The piano-roll source a training config names: a corpus or a MIDI folder, `sz` x `sz` windows, shifts up to `max_shift`."
+    return PianoRollSource(cfg.data, patch=cfg.sz, max_shift=cfg.max_shift)
