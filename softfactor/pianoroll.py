@@ -6,11 +6,13 @@ Docs: https://softfactor.github.io/softfactor/pianoroll.html.md"""
 
 # %% auto #0
 __all__ = ['N_PITCHES', 'PITCH_CLASSES', 'KK_MAJOR', 'KK_MINOR', 'CORPORA', 'TONIC_ONLY', 'CACHE_FORMAT', 'MIDI_SUFFIXES',
-           'PART_COLORS', 'Piece', 'pitch_class_profile', 'mode_for_tonic', 'score_to_piece', 'corpus_files',
-           'cache_folder', 'load_corpus', 'describe_pieces', 'midi_to_piece', 'write_midi', 'midi_files',
-           'load_midi_folder', 'load_pieces', 'show_piece', 'PianoRollSource', 'source_from_config']
+           'PART_COLORS', 'TABLE_ROWS', 'KEY_NAMES', 'Piece', 'pitch_class_profile', 'mode_for_tonic', 'score_to_piece',
+           'corpus_files', 'cache_folder', 'load_corpus', 'describe_pieces', 'midi_to_piece', 'write_midi',
+           'midi_files', 'load_midi_folder', 'load_pieces', 'show_piece', 'PianoRollSource', 'source_from_config',
+           'results_table', 'shift_directions', 'augmentation_disentanglement', 'key_class', 'window_latents',
+           'piece_latents', 'key_probe', 'key_tsne', 'plot_key_tsne', 'fifths_neighbours']
 
-# %% ../nbs/08_pianoroll.ipynb #7e46319e
+# %% ../nbs/08_pianoroll.ipynb #7fb1f335
 import hashlib, json, os, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ import matplotlib.pyplot as plt
 from fastcore.basics import patch_to
 from .base import check_int, check_float, check_choice, device_of, draw_shifts, atomic_write, Source, Triplets, SPLITS
 
-# %% ../nbs/08_pianoroll.ipynb #c045ddb8
+# %% ../nbs/08_pianoroll.ipynb #dabab05c
 N_PITCHES = 128  # rows of every roll: MIDI pitches 0..127
 PITCH_CLASSES = ('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B')
 
@@ -67,7 +69,7 @@ class Piece:
         return (f"Piece({self.id!r}, {len(self.notes)} notes, {self.n_frames} frames, {len(self.parts)} parts, "
                 f"key={self.key!r}, time_sig={self.time_sig!r})")
 
-# %% ../nbs/08_pianoroll.ipynb #60650efe
+# %% ../nbs/08_pianoroll.ipynb #f832f867
 # Krumhansl & Kessler's probe-tone ratings, from the tonic upward
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -84,7 +86,7 @@ def mode_for_tonic(notes:np.ndarray, # (N, 4) rows (part, pitch, start, end)
     prof = np.roll(pitch_class_profile(notes), -check_int(tonic, 'tonic', lo=0, hi=11))  # from the tonic upward
     return 'major' if np.corrcoef(prof, KK_MAJOR)[0, 1] >= np.corrcoef(prof, KK_MINOR)[0, 1] else 'minor'
 
-# %% ../nbs/08_pianoroll.ipynb #5f59176f
+# %% ../nbs/08_pianoroll.ipynb #a427c358
 def _to_grid(quarters, steps_per_quarter): return int(round(float(quarters) * steps_per_quarter))
 
 def _score_key(score, notes, written_mode=True):
@@ -124,7 +126,7 @@ def score_to_piece(score,                   # a music21 `Score` (or a single `Pa
     title = score.metadata.title if score.metadata is not None else None
     return Piece(piece_id, notes, int(notes[:, 3].max()), tuple(names), tonic, mode, key_from, _score_time_sig(score), title, spq)
 
-# %% ../nbs/08_pianoroll.ipynb #c729e391
+# %% ../nbs/08_pianoroll.ipynb #2055a35e
 CORPORA = {  # short name: what it is
     'chorales': "J. S. Bach's four-part chorales: Riemenschneider's 371, of which 350 distinct scores (MusicXML)",
     'essen': "the Essen folk songs: 8,462 monophonic tunes, mostly German (ABC, 27 files; music21's four test files left out)",
@@ -165,7 +167,7 @@ def corpus_files(name:str='chorales', # a name in `CORPORA` or a music21 corpus 
         out.append((w, path))
     return out
 
-# %% ../nbs/08_pianoroll.ipynb #dec9c877
+# %% ../nbs/08_pianoroll.ipynb #6bbbe713
 CACHE_FORMAT = 2  # bump when what a cache file holds, or how pieces are made, changes
 
 def cache_folder(path=None, # a folder; None: $SOFTFACTOR_CACHE, else the user's cache folder
@@ -188,7 +190,7 @@ def _cache_file(folder, label, request):
     slug = re.sub(r'[^A-Za-z0-9_.-]+', '-', label).strip('-')[:40] or 'data'
     return cache_folder(folder) / 'pianoroll' / f"{slug}-{_digest(json.dumps(request, sort_keys=True).encode())[:16]}.npz"
 
-# %% ../nbs/08_pianoroll.ipynb #bf1d2ad7
+# %% ../nbs/08_pianoroll.ipynb #8fd6abfa
 def _pack(pieces, key, extra):
     "Arrays for `np.savez` holding `pieces`, the cache key and `extra` (JSON), plus their checksum."
     notes = np.concatenate([p.notes for p in pieces]).astype(np.int32) if pieces else np.zeros((0, 4), np.int32)
@@ -241,7 +243,7 @@ def _cached(path, key, build, refresh=False):
         _write_cache(path, *got[:1], key, got[1])
     return got
 
-# %% ../nbs/08_pianoroll.ipynb #c71e8852
+# %% ../nbs/08_pianoroll.ipynb #34956eee
 def _music21_fingerprint(files):
     import music21
     return {'music21': music21.__version__, 'files': [[w, p.name, p.stat().st_size] for w, p in files]}
@@ -288,7 +290,7 @@ def load_corpus(name:str='chorales',         # a name in `CORPORA` or a music21 
     _warn_skipped(f"load_corpus({name!r})", extra, len(pieces) + len(extra['skipped']))
     return pieces
 
-# %% ../nbs/08_pianoroll.ipynb #39fab52c
+# %% ../nbs/08_pianoroll.ipynb #8010411e
 def describe_pieces(pieces:list, # [Piece]
                    ) -> dict:    # counts and ranges
     "A summary of a list of pieces: how many, notes and frames, pitch range, parts, keys and time signatures."
@@ -300,7 +302,7 @@ def describe_pieces(pieces:list, # [Piece]
             'parts per piece': count(len(p.parts) for p in pieces), 'modes': count(p.mode for p in pieces),
             'key from': count(p.key_from for p in pieces), 'time signatures': count(p.time_sig for p in pieces)}
 
-# %% ../nbs/08_pianoroll.ipynb #62fb4c87
+# %% ../nbs/08_pianoroll.ipynb #cca88187
 MIDI_SUFFIXES = ('.mid', '.midi')
 
 def _midi_key(score):
@@ -332,7 +334,7 @@ def midi_to_piece(path,                     # a MIDI file
     return Piece(piece_id or Path(path).name, notes, int(notes[:, 3].max()), tuple(names), *_midi_key(score),
                  None if ts is None else f"{ts.numerator}/{ts.denominator}", None, spq)
 
-# %% ../nbs/08_pianoroll.ipynb #31cc5cf2
+# %% ../nbs/08_pianoroll.ipynb #1dc3b85d
 def write_midi(path,             # file to write
                tracks:list,      # [(name, program, is_drum, [(start_quarters, duration_quarters, pitch), ...])]
                tpq:int=480,      # ticks per quarter note
@@ -352,7 +354,7 @@ def write_midi(path,             # file to write
     score.dump_midi(str(path))
     return Path(path)
 
-# %% ../nbs/08_pianoroll.ipynb #4041ea17
+# %% ../nbs/08_pianoroll.ipynb #b2dd2530
 def midi_files(path, # a folder
               ) -> list: # [Path] of its MIDI files, sorted
     "Every `.mid`/`.midi` file under `path` (sub-folders included), sorted."
@@ -396,7 +398,7 @@ def load_midi_folder(path,                      # a folder of MIDI files
     if not pieces: raise ValueError(f"path: none of the {len(files)} MIDI files in {root} holds a note")
     return pieces
 
-# %% ../nbs/08_pianoroll.ipynb #5fda6d06
+# %% ../nbs/08_pianoroll.ipynb #eb5b796f
 def load_pieces(data,            # a name in `CORPORA`, a music21 corpus path, a folder of MIDI files, or a list of `Piece`
                 max_pieces:int|None=None, # keep only the first pieces (None: all)
                 cache_dir=None,  # cache folder (None: $SOFTFACTOR_CACHE, else the user's cache folder)
@@ -414,7 +416,7 @@ def load_pieces(data,            # a name in `CORPORA`, a music21 corpus path, a
                          f"nor an existing folder of MIDI files") from None
     return load_corpus(str(data), max_pieces, cache_dir=cache_dir)
 
-# %% ../nbs/08_pianoroll.ipynb #2664c6e3
+# %% ../nbs/08_pianoroll.ipynb #3f1f69bb
 PART_COLORS = ('tab:red', 'tab:blue', 'tab:green', 'tab:orange', 'tab:purple', 'tab:brown', 'tab:pink', 'tab:olive', 'tab:cyan', 'tab:gray')
 
 def _frames_per_bar(piece):
@@ -449,7 +451,7 @@ def show_piece(piece:Piece,            # the piece to draw
         ax.legend(handles=handles, fontsize=7, loc='upper right', ncol=len(handles), framealpha=.8)
     return ax
 
-# %% ../nbs/08_pianoroll.ipynb #54c04b28
+# %% ../nbs/08_pianoroll.ipynb #9162f24c
 def _check_patch(patch):
     if isinstance(patch, int) and not isinstance(patch, bool): patch = (patch, patch)
     if not isinstance(patch, (tuple, list)) or len(patch) != 2: raise TypeError(f"patch must be an int or (pitches, frames), got {patch!r}")
@@ -463,7 +465,7 @@ def _windows(rolls, top, col, dy, dx, P, T):
     every = rolls.as_strided((H - P + 1, F - T + 1, P, T), (F, 1, F, 1))  # every P x T window, no copy
     return every[top[:, None] - dy, col[:, None] - dx]
 
-# %% ../nbs/08_pianoroll.ipynb #44d6e088
+# %% ../nbs/08_pianoroll.ipynb #0ff21f71
 class PianoRollSource(Source):
     "Labelled shifts of windows cut from real piano rolls: content moves by (dy, dx) when the window moves by (-dy, -dx)."
     def __init__(self,
@@ -529,7 +531,7 @@ class PianoRollSource(Source):
         return (f"PianoRollSource({len(self.pieces)} pieces: {len(self.split_ids['train'])} training, {len(self.split_ids['eval'])} held out; "
                 f"patch {self.P}x{self.T}, max_shift {self.max_shift}, min_cells {self.min_cells})")
 
-# %% ../nbs/08_pianoroll.ipynb #75969bb7
+# %% ../nbs/08_pianoroll.ipynb #63bf56a2
 @patch_to(PianoRollSource)
 def _on(self, device, split):
     "The rolls and the split's anchor table on `device` (copied there once)."
@@ -574,7 +576,7 @@ def triplets(self,
     x = views.unsqueeze(2).float()  # (n, 3, 1, P, T)
     return Triplets(x[:, 0], x[:, 1], x[:, 2], target, scheme, d1, d2)
 
-# %% ../nbs/08_pianoroll.ipynb #e91c7f8a
+# %% ../nbs/08_pianoroll.ipynb #5b20b31b
 def _window_counts(ctx, P, T):
     "(k, A, B) number of sounding cells of every P x T window of (k, P+A-1, T+B-1) contexts (an integral image)."
     c = torch.nn.functional.pad(ctx.long().cumsum(1).cumsum(2), (1, 0, 1, 0))
@@ -635,8 +637,165 @@ def views(self,
     cells = flat[rows.clamp(0, N_PITCHES - 1)[..., :, None] * self.rolls.shape[1] + cols[..., None, :]]
     return (cells * inside).unsqueeze(2).float()
 
-# %% ../nbs/08_pianoroll.ipynb #25f9a54f
+# %% ../nbs/08_pianoroll.ipynb #5965dba1
 def source_from_config(cfg, # a `softfactor.training.TrainConfig` (its `data`, `sz` and `max_shift` are used)
                       ) -> PianoRollSource:
     "The piano-roll source a training config names: a corpus or a MIDI folder, `sz` x `sz` windows, shifts up to `max_shift`."
     return PianoRollSource(cfg.data, patch=cfg.sz, max_shift=cfg.max_shift)
+
+# %% ../nbs/08_pianoroll.ipynb #f9179d68
+TABLE_ROWS = (  # (label, path in `softfactor.analysis.analyze`'s result)
+    ('same-sign mean cos', 'cosine.same_sign_cos'), ('opposite-sign mean cos', 'cosine.opp_sign_cos'),
+    ('cross-type mean cos', 'cosine.cross_cos'), ('cross-type mean abs(cos)', 'cosine.cross_abs_cos'),
+    ('± angle, pitch (deg)', 'cosine.angle_pitch_deg'), ('± angle, time (deg)', 'cosine.angle_time_deg'),
+    ('grid SVD first share, pitch', 'grid_svd.first_frac_pitch'), ('grid SVD first share, time', 'grid_svd.first_frac_time'),
+    ('linear probe dy: accuracy', 'probes.probe_linear_acc_dy'), ('linear probe dx: accuracy', 'probes.probe_linear_acc_dx'),
+    ('MLP probe dy: accuracy', 'probes.probe_mlp_acc_dy'), ('MLP probe dx: accuracy', 'probes.probe_mlp_acc_dx'),
+    ('MIG (PCA-rotated)', 'disentanglement.mig_pca'), ('DCI disentanglement (PCA-rotated)', 'disentanglement.dci_disentanglement_pca'),
+)
+
+def _get(d, path):
+    for k in path.split('.'): d = d[k]
+    return d
+
+def results_table(results:dict, # column name -> `analyze` result
+                  rows=TABLE_ROWS, # (label, path) pairs
+                 ) -> str:       # a Markdown table
+    "The headline numbers of several `analyze` results side by side, as a Markdown table."
+    cols = list(results)
+    fmt = lambda v: '–' if v is None else f"{v:.1f}" if abs(v) >= 10 else f"{v:.3f}"
+    lines = ['| measure | ' + ' | '.join(cols) + ' |', '|---|' + '---:|' * len(cols)]
+    return '\n'.join(lines + [f"| {label} | " + ' | '.join(fmt(_get(results[c], p)) for c in cols) + ' |' for label, p in rows])
+
+# %% ../nbs/08_pianoroll.ipynb #d993299d
+def _unit(x): return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+def shift_directions(diffs:dict, # `softfactor.protocol.difference_vectors`'s result
+                    ) -> tuple:  # unit (D,) pitch and time directions
+    "The learned pitch and time directions: the unit mean of the unit difference vectors, each counted as a positive shift."
+    up = lambda d: torch.cat([d[:, :2], -d[:, 2:]], 1).flatten(0, 1)  # d(+s1), d(+s2), -d(-s1)
+    keep = lambda d: d[d.norm(dim=-1) > 1e-8]
+    return tuple(_unit(_unit(keep(up(diffs[k]))).mean(0)) for k in ('pitch', 'time'))
+
+def _spread(r):
+    q = torch.quantile(r, torch.tensor([0.25, 0.5, 0.75], dtype=r.dtype))
+    return dict(median=q[1].item(), q25=q[0].item(), q75=q[2].item(), above_1=(r > 1).float().mean().item())
+
+def augmentation_disentanglement(enc:torch.nn.Module, # encoder: (N, C, H, W) -> (N, D)
+                                 source:Source|None=None, # where held-out items and views come from (default: blobs)
+                                 n:int=500,      # held-out items per set
+                                 seed:int=0,     # seed of the direction set (the measured set uses seed + 1)
+                                ) -> dict:       # ratios' spread for transpositions and time shifts, and the cosine of the two directions
+    "EC2-VAE's test: how far a transposition moves the latent along the pitch direction vs the time direction (and vice versa)."
+    from softfactor.protocol import difference_vectors
+    n, seed = check_int(n, 'n', lo=2), check_int(seed, 'seed', lo=0)
+    u_pitch, u_time = shift_directions(difference_vectors(enc, source, n, seed))
+    test = difference_vectors(enc, source, n, seed + 1)
+    out = {'directions_cos': float(u_pitch @ u_time)}
+    for name, d, own, other in (('transposition', test['pitch'], u_pitch, u_time), ('time_shift', test['time'], u_time, u_pitch)):
+        d = d.flatten(0, 1)
+        d = d[d.norm(dim=-1) > 1e-8]  # a view identical to its anchor does not move at all
+        out[name] = _spread((d @ own).abs() / (d @ other).abs().clamp_min(1e-12))
+    return out
+
+# %% ../nbs/08_pianoroll.ipynb #683fe7a3
+KEY_NAMES = tuple(f"{PITCH_CLASSES[t]} {m}" for m in ('major', 'minor') for t in range(12))
+
+def key_class(piece:Piece) -> int|None:
+    "The key of a piece as a class 0..23 (tonic + 12 for minor); None when unknown or in another mode."
+    if piece.tonic is None or piece.mode not in ('major', 'minor'): return None
+    return piece.tonic + 12 * (piece.mode == 'minor')
+
+@torch.no_grad()
+def window_latents(enc:torch.nn.Module,  # encoder: (N, C, H, W) -> (N, D)
+                   source:PianoRollSource, # the windows' source
+                   split:str='eval',     # which pieces the windows come from
+                   n:int=4000,           # number of windows (pieces get them in proportion to their length)
+                   seed:int=0,           # seed of the windows
+                  ) -> tuple:            # latents (n, D), piece index of each window (n,)
+    "Latents of `n` random windows of a split, with the piece each was cut from."
+    from softfactor.encoder import embed
+    base = source.base(check_int(n, 'n', lo=1), torch.Generator().manual_seed(check_int(seed, 'seed', lo=0)), split)
+    zero = torch.zeros(len(base), 1, dtype=torch.long)
+    return embed(enc, source.views(base, zero, zero)[:, 0]), base[:, 0]
+
+def piece_latents(z:torch.Tensor, piece:torch.Tensor) -> tuple: # (pieces,) indices and (pieces, D) mean latents
+    "The mean latent of each piece's windows."
+    ids = piece.unique()
+    return ids, torch.stack([z[piece == i].mean(0) for i in ids])
+
+def _probe_accuracy(Xtr, ytr, Xte, yte, seed):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)).fit(Xtr, ytr)
+    majority = np.bincount(ytr).argmax()
+    return dict(accuracy=float(clf.score(Xte, yte)), majority=float((yte == majority).mean()), chance=1 / 24, n_test=len(yte))
+
+def key_probe(enc:torch.nn.Module,       # encoder: (N, C, H, W) -> (N, D)
+              source:PianoRollSource,    # pieces with keys (e.g. the chorales)
+              n:int=4000,                # windows drawn from each split
+              seed:int=0,                # seed of the windows and the probe
+             ) -> dict:                  # window- and piece-level accuracies with their baselines
+    "Linear probes for the key: fit on windows (and pieces) of the training split, test on the held-out split."
+    out, data = {}, {}
+    for split in SPLITS:
+        z, piece = window_latents(enc, source, split, n, seed)
+        y = np.array([-1 if (c := key_class(source.pieces[i])) is None else c for i in piece.tolist()])
+        ids, zp = piece_latents(z, piece)
+        yp = np.array([-1 if (c := key_class(source.pieces[i])) is None else c for i in ids.tolist()])
+        data[split] = (z.numpy()[y >= 0], y[y >= 0], zp.numpy()[yp >= 0], yp[yp >= 0])
+    (Zw, yw, Zp, yp), (Zw2, yw2, Zp2, yp2) = data['train'], data['eval']
+    return dict(windows=_probe_accuracy(Zw, yw, Zw2, yw2, seed), pieces=_probe_accuracy(Zp, yp, Zp2, yp2, seed))
+
+# %% ../nbs/08_pianoroll.ipynb #c8df2abd
+def key_tsne(Z:np.ndarray,       # (N, D) piece embeddings
+             keys:np.ndarray,    # (N,) key classes 0..23
+             perplexities=(5, 30, 100), # t-SNE perplexities
+             seed:int=0,         # t-SNE seed
+             k:int=5,            # neighbours counted
+            ) -> dict:           # perplexity -> {'emb': (N, 2), 'same_key_neighbours': share}, and 'latent'/'chance' shares
+    "t-SNE maps of piece embeddings at several perplexities, with how often a piece's nearest neighbours share its key."
+    from sklearn.manifold import TSNE
+    from sklearn.neighbors import NearestNeighbors
+    def share(X):
+        idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+        return float((keys[idx] == keys[:, None]).mean())
+    freq = np.bincount(keys, minlength=24) / len(keys)
+    out = {'latent': share(Z), 'chance': float((freq ** 2).sum())}
+    for p in perplexities:
+        emb = TSNE(perplexity=min(p, (len(Z) - 1) / 3), random_state=seed, init='pca').fit_transform(Z)
+        out[p] = dict(emb=emb, same_key_neighbours=share(emb))
+    return out
+
+def plot_key_tsne(sweep:dict, keys:np.ndarray, size:float=3.2):
+    "The t-SNE maps of `key_tsne`, coloured by key."
+    ps = [p for p in sweep if isinstance(p, (int, float)) and not isinstance(p, bool)]
+    fig, axs = plt.subplots(1, len(ps), figsize=(size * len(ps), size), squeeze=False, dpi=72)
+    hue = plt.get_cmap('hsv')((np.asarray(keys) % 12 * 7 % 12) / 12)  # neighbours on the circle of fifths get neighbouring hues
+    minor = np.asarray(keys) >= 12
+    for ax, p in zip(axs[0], ps):
+        e = sweep[p]['emb']
+        ax.scatter(*e[~minor].T, c=hue[~minor], s=12)
+        ax.scatter(*e[minor].T, facecolors='none', edgecolors=hue[minor], s=12)
+        ax.set_xticks([]); ax.set_yticks([])
+        ax.set_title(f"perplexity {p}: {sweep[p]['same_key_neighbours']:.0%} same-key neighbours", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_pianoroll.ipynb #26fa2508
+def fifths_neighbours(Z:np.ndarray,    # (N, D) piece embeddings
+                      keys:np.ndarray, # (N,) key classes 0..23
+                      min_pieces:int=3, # keys with fewer pieces are left out
+                     ) -> dict:        # rate of nearest centroids a fifth away, its chance level, and the pairs
+    "For each key's centroid, is the nearest other key centroid a fifth away (same mode, tonic 7 semitones up or down)?"
+    present = [c for c in range(24) if (keys == c).sum() >= min_pieces]
+    if len(present) < 3: raise ValueError(f"keys: only {len(present)} keys have {min_pieces} pieces; need 3")
+    C = np.stack([Z[keys == c].mean(0) for c in present])
+    dist = ((C[:, None] - C[None]) ** 2).sum(-1); np.fill_diagonal(dist, np.inf)
+    fifth = lambda a, b: a // 12 == b // 12 and (a - b) % 12 in (5, 7)
+    nearest = [present[j] for j in dist.argmin(1)]
+    hits = [fifth(a, b) for a, b in zip(present, nearest)]
+    chance = np.mean([sum(fifth(a, b) for b in present if b != a) / (len(present) - 1) for a in present])
+    return dict(rate=float(np.mean(hits)), chance=float(chance), keys=len(present),
+                pairs=[(KEY_NAMES[a], KEY_NAMES[b]) for a, b in zip(present, nearest)])

@@ -190,3 +190,22 @@ def test_unsatisfiable_notes_rule_says_so():
     sparse = [Piece(f"s{k}", np.array([[0, 60, 5, 6]], dtype=np.int32), 40, ("v",)) for k in range(3)]
     s = PianoRollSource(sparse, patch=8, max_shift=2, min_cells=3, max_rounds=3)
     with pytest.raises(RuntimeError, match="min_cells=3"): s.triplets(4)
+
+def test_key_classes_and_fifths():
+    from softfactor.pianoroll import key_class, fifths_neighbours, KEY_NAMES
+    assert key_class(Piece("x", np.zeros((1, 4), np.int32), 1, ("v",), 9, "minor")) == 21 and KEY_NAMES[21] == "A minor"
+    assert key_class(Piece("x", np.zeros((1, 4), np.int32), 1, ("v",), 2, "dorian")) is None
+    Z = np.array([[0.], [0.], [0.], [1.], [1.], [1.], [5.], [5.], [5.]])
+    r = fifths_neighbours(Z, np.array([0] * 3 + [7] * 3 + [3] * 3))  # C and G major close, Eb major far
+    assert r["pairs"][:2] == [("C major", "G major"), ("Eb major", "G major")] and r["keys"] == 3
+    assert abs(r["rate"] - 2 / 3) < 1e-9 and abs(r["chance"] - 1 / 3) < 1e-9
+    with pytest.raises(ValueError, match="keys: only 1 keys"): fifths_neighbours(Z[:3], np.array([0] * 3))
+
+def test_augmentation_disentanglement_runs_on_a_piano_roll_source():
+    from softfactor.encoder import ToyEncoder
+    from softfactor.pianoroll import augmentation_disentanglement
+    torch.manual_seed(0)
+    square = PianoRollSource(_random_pieces(0), patch=10, max_shift=3, min_cells=4)  # the protocol's views are square
+    r = augmentation_disentanglement(ToyEncoder(), square, n=20)
+    assert set(r) == {"directions_cos", "transposition", "time_shift"}
+    assert r["transposition"]["q25"] <= r["transposition"]["median"] <= r["transposition"]["q75"]
