@@ -14,6 +14,7 @@ _API = {
                  'load_encoder', 'load_checkpoint', 'TrainingInterrupted', 'NonFiniteLossError'),
     'analysis': ('analyze', 'shift_grid', 'grid_svd', 'sign_asymmetry', 'shift_probes', 'mig', 'dci'),
     'oplas': ('vicreg_loss', 'FiLMR', 'run_mixing', 'run_stargate', 'MixingConfig', 'StargateConfig'),
+    'pianoroll': ('PianoRollSource', 'Piece', 'load_corpus', 'load_midi_folder', 'load_pieces'),
 }
 _WHERE = {name: mod for mod, names in _API.items() for name in names}
 __all__ = sorted(_WHERE)
