@@ -638,10 +638,10 @@ def views(self,
     return (cells * inside).unsqueeze(2).float()
 
 # %% ../nbs/08_pianoroll.ipynb #5965dba1
-def source_from_config(cfg, # a `softfactor.training.TrainConfig` (its `data`, `sz` and `max_shift` are used)
+def source_from_config(cfg, # a `softfactor.training.TrainConfig` (its `data`, `sz`, `frames` and `max_shift` are used)
                       ) -> PianoRollSource:
-    "The piano-roll source a training config names: a corpus or a MIDI folder, `sz` x `sz` windows, shifts up to `max_shift`."
-    return PianoRollSource(cfg.data, patch=cfg.sz, max_shift=cfg.max_shift)
+    "The piano-roll source a training config names: a corpus or a MIDI folder, `sz` pitches x `frames` windows, shifts up to `max_shift`."
+    return PianoRollSource(cfg.data, patch=(cfg.sz, cfg.frames or cfg.sz), max_shift=cfg.max_shift)
 
 # %% ../nbs/08_pianoroll.ipynb #f9179d68
 TABLE_ROWS = (  # (label, path in `softfactor.analysis.analyze`'s result)

@@ -53,7 +53,8 @@ class TrainConfig:
     schedule:str = 'cosine'     # after warm-up: 'cosine' (to 0), 'linear' (to 0) or 'constant'
     warmup:float = 0.05         # fraction of the steps spent raising the learning rate linearly from 0
     weight_decay:float = 0.     # Adam's (L2) weight decay
-    sz:int = 16                 # side of the blob images
+    sz:int = 16                 # side of the blob images; for piano rolls, the pitches of a window
+    frames:int = 0              # piano rolls: the frames (16th notes) of a window (0: sz, a square window)
     max_shift:int = 4           # largest shift magnitude
     n_blobs:int = 3             # rectangles per blob image
     use_jepa:bool = False       # add the LeJEPA term between each anchor and its views (weight jepa_weight)
@@ -73,7 +74,7 @@ class TrainConfig:
     def __post_init__(self):
         for name in ('latent_dim', 'steps', 'batch_size', 'sz', 'max_shift', 'n_blobs', 'log_every', 'ckpt_every'):
             setattr(self, name, check_int(getattr(self, name), name, lo=1))
-        self.seed, self.threads = check_int(self.seed, 'seed', lo=0), check_int(self.threads, 'threads', lo=0)
+        self.seed, self.threads, self.frames = check_int(self.seed, 'seed', lo=0), check_int(self.threads, 'threads', lo=0), check_int(self.frames, 'frames', lo=0)
         if self.max_shift >= self.sz: raise ValueError(f"max_shift must be < sz ({self.sz}), got {self.max_shift}")
         self.lr = check_float(self.lr, 'lr', lo=0, lo_open=True)
         self.warmup = check_float(self.warmup, 'warmup', lo=0, hi=1)
