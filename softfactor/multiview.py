@@ -1,4 +1,4 @@
-"""Shared (instrument) and private (pitch) subspaces, reconstruction against contrast
+"""Shared (instrument) and private (pitch) subspaces: reconstruction against contrast, with seeds and spreads
 
 Docs: https://softfactor.github.io/softfactor/multiview.html.md"""
 
@@ -15,7 +15,7 @@ __all__ = ['OBJECTIVE_FAMILIES', 'OBJECTIVES', 'ALPHAS', 'SIMILARITY', 'SEPARATI
            'plot_mse_vs_accuracy', 'plot_margin_vs_accuracy', 'plot_accuracy_vs_alpha', 'write_report', 'multiview_cli',
            'main']
 
-# %% ../nbs/07a_multiview.ipynb #6aad4d11
+# %% ../nbs/07a_multiview.ipynb #1d1fef39
 import fcntl, json, math, os, time, warnings
 from dataclasses import dataclass, asdict, replace, fields
 from pathlib import Path
@@ -32,7 +32,7 @@ from .oplas import vicreg_loss
 from .notes import (NotesConfig, load_notes, note_features, linear_probe, FAMILIES, FEATURES, MAEConfig,
                               LogmelConfig, check_soundfont)
 
-# %% ../nbs/07a_multiview.ipynb #480f8e1f
+# %% ../nbs/07a_multiview.ipynb #0fe9e2fb
 def _check_views(a, b):
     for name, z in (('a', a), ('b', b)):
         if not isinstance(z, torch.Tensor) or z.ndim != 2: raise ValueError(f"{name} must be a (B, D) tensor")
@@ -80,7 +80,7 @@ def vicreg_separation(a:torch.Tensor, b:torch.Tensor, inv:float=25., var:float=2
     parts = vicreg_loss(a, b, inv, var, cov)
     return var * parts['variance'] + cov * parts['covariance'] - inv * vicreg_loss(_standardize(a), _standardize(b))['invariance']
 
-# %% ../nbs/07a_multiview.ipynb #c9e87864
+# %% ../nbs/07a_multiview.ipynb #0c9ab404
 OBJECTIVE_FAMILIES = ('infonce', 'cosine', 'vicreg')
 OBJECTIVES = ('similarity', 'separation', 'both')
 ALPHAS = (0., 0.2, 0.4, 0.6, 0.8, 1.)
@@ -106,7 +106,7 @@ def disentangling_loss(family:str,       # infonce, cosine or vicreg
     sep = SEPARATION[family](zp1, zp2, **kw) if objective in ('separation', 'both') else 0.
     return sim + sep
 
-# %% ../nbs/07a_multiview.ipynb #66691b08
+# %% ../nbs/07a_multiview.ipynb #43ae595f
 def mlp(d_in:int, hidden:int, d_out:int) -> nn.Sequential:
     "Two hidden layers with GELU: d_in -> hidden -> hidden -> d_out."
     return nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, d_out))
@@ -135,7 +135,7 @@ class MultiViewAE(nn.Module):
         if self.decoder is not None: out['rec1'], out['rec2'] = self.decode(zs, zp).chunk(2)
         return out
 
-# %% ../nbs/07a_multiview.ipynb #dc46e5ec
+# %% ../nbs/07a_multiview.ipynb #01377110
 @dataclass
 class MultiViewData:
     "Standardised frozen features of training and held-out notes, with their labels."
@@ -179,7 +179,7 @@ def draw_pairs(data:MultiViewData, common:str, n:int, generator:torch.Generator)
     r = r + (r >= pos[i1] - start[i1]).long()                          # skip the note itself
     return i1, order[start[i1] + r]
 
-# %% ../nbs/07a_multiview.ipynb #cd1ebdc7
+# %% ../nbs/07a_multiview.ipynb #bd1853c4
 BASELINES = ('raw', 'recon', 'nce_pitch', 'nce_instrument')
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ class RunConfig:
         what = f"baseline:{self.baseline}" if self.baseline else f"{self.family}/{self.objective}/a{self.alpha:.1f}"
         return f"{what}/s{self.seed}"
 
-# %% ../nbs/07a_multiview.ipynb #445d9bfc
+# %% ../nbs/07a_multiview.ipynb #5af974bd
 def _rec_loss(out, x1, x2): return (F.mse_loss(out['rec1'], x1) + F.mse_loss(out['rec2'], x2)) / 2
 
 def _fit(model, loss_fn, data, common, cfg, g, progress):
@@ -265,7 +265,7 @@ def train_contrastive(cfg:RunConfig, data:MultiViewData, progress:bool=False) ->
     model, history = _fit(model, lambda x1, x2, step: info_nce(model(x1), model(x2), cfg.tau), data, common, cfg, g, progress)
     return model, dict(history=history, train_time_s=time.process_time() - t0)
 
-# %% ../nbs/07a_multiview.ipynb #5f9eac7a
+# %% ../nbs/07a_multiview.ipynb #7a2935c0
 TASKS = ('pitch', 'family')
 SPACES = ('shared', 'private', 'concat')
 
@@ -309,7 +309,7 @@ def run_one(cfg:RunConfig, data:MultiViewData, progress:bool=False) -> dict:
     row.update(lambda_rec=info.get('lambda_rec'), final_loss=hist[-1], cpu_s=time.process_time() - t0)
     return row
 
-# %% ../nbs/07a_multiview.ipynb #18e82a7f
+# %% ../nbs/07a_multiview.ipynb #3c7707f5
 @dataclass(frozen=True)
 class SweepConfig:
     "A sweep: the notes and features it runs on, the grid of runs, and the training settings shared by every run."
@@ -356,7 +356,7 @@ class SweepConfig:
 
 QUICK = dict(pitch_lo=48, pitch_hi=72, pitch_step=2, seeds=(0,), objectives=('both',), alphas=(0.4,), steps=200, probe_epochs=100)
 
-# %% ../nbs/07a_multiview.ipynb #953c1d82
+# %% ../nbs/07a_multiview.ipynb #848b9296
 def read_rows(path) -> list:
     "The complete rows of a JSONL file (a line cut short by a killed writer is ignored)."
     path = Path(path)
@@ -386,7 +386,7 @@ def parse_shard(text) -> tuple:
     if not 0 <= i < n: raise ValueError(f"shard i/n needs 0 <= i < n, got {text!r}")
     return i, n
 
-# %% ../nbs/07a_multiview.ipynb #f94643ea
+# %% ../nbs/07a_multiview.ipynb #fd08e5c1
 _IDENTITY = ('key', 'family', 'objective', 'alpha', 'baseline', 'seed')
 REPORT_FILES = ('report.md', 'summary.json', 'mse_vs_accuracy.png', 'margin_vs_accuracy.png', 'accuracy_vs_alpha.png')
 
@@ -451,7 +451,7 @@ def run_sweep(out,                        # sweep directory: sweep.json (setting
     return dict(out=str(out), ran=len(todo), skipped=len(plan) - len(todo), cpu_s=time.process_time() - t0,
                 data=None if data is None else data.info)
 
-# %% ../nbs/07a_multiview.ipynb #9a244614
+# %% ../nbs/07a_multiview.ipynb #ccd8c435
 METRICS = tuple(f'acc_{t}_{s}' for t in TASKS for s in SPACES) + ('margin_family', 'margin_pitch', 'rec_mse')
 
 def _config_key(row): return row['key'].rsplit('/s', 1)[0]
@@ -486,7 +486,7 @@ def _per_seed(rows, fn) -> np.ndarray:
         except (ValueError, ZeroDivisionError, KeyError): out.append(float('nan'))
     return np.array(out)
 
-# %% ../nbs/07a_multiview.ipynb #725318d3
+# %% ../nbs/07a_multiview.ipynb #6f7fce9e
 def _grid(rows, objective=None, mid=False, decoder=False):
     "Multi-view rows (no baseline), optionally of one objective type, with 0 < alpha < 1 (`mid`) or alpha > 0 (`decoder`)."
     return [r for r in rows if r['baseline'] is None and (objective is None or r['objective'] == objective)
@@ -562,7 +562,7 @@ def findings_table(found:list) -> str:
         lines.append(f"| {f['finding']} | {f['published']} | {ours} | {f['n_seeds']} | {f['verdict']} |")
     return '\n'.join(lines)
 
-# %% ../nbs/07a_multiview.ipynb #a57e0ee6
+# %% ../nbs/07a_multiview.ipynb #a21fdab8
 OBJECTIVE_COLORS = dict(similarity='tab:blue', separation='tab:orange', both='tab:green')
 FAMILY_MARKERS = dict(infonce='o', cosine='s', vicreg='^')
 TASK_NAMES = dict(pitch='pitch', family='instrument family')
@@ -616,7 +616,7 @@ def plot_accuracy_vs_alpha(summary:dict): # output of `summarize`
             if j == 0: ax.set_ylabel('accuracy (held-out instruments)')
     axs[0, 0].legend(fontsize=7); fig.tight_layout(); return fig
 
-# %% ../nbs/07a_multiview.ipynb #e9f70f35
+# %% ../nbs/07a_multiview.ipynb #eac593a5
 def _fmt(s, m): return 'n/a' if s.get(m) is None else f"{s[m]:.3f} ± {s[m + '_sd']:.3f}"
 
 def write_report(out) -> dict:
@@ -638,7 +638,7 @@ def write_report(out) -> dict:
         fig = plot(summ); fig.savefig(out / f'{name}.png', dpi=80, bbox_inches='tight'); plt.close(fig)
     return dict(summary=summ, findings=found, report=str(out / 'report.md'))
 
-# %% ../nbs/07a_multiview.ipynb #a5cba14c
+# %% ../nbs/07a_multiview.ipynb #14375f2b
 def _names(text, allowed, name) -> tuple:
     if text is None: return None
     vals = tuple(t.strip() for t in str(text).split(',') if t.strip())
