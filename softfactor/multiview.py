@@ -546,8 +546,16 @@ def findings(rows:list) -> list:
         ("Hybrid − raw features, family", "+0.03", lambda rs: _mean(hybrid_rows(rs), lambda r: r['acc_family_concat']) - _baseline(rs, 'raw')['acc_family_concat'], '>0'),
         ("Margins are highest where overall accuracy drops: Spearman ρ(mean margin, overall accuracy) over configurations (α < 1)", "< 0",
          lambda rs: _spearman([_margin(r) for r in no_rec(_grid(rs))], [_overall(r) for r in no_rec(_grid(rs))]), '<0'),
+        ("  … pitch: ρ(pitch margin, overall pitch accuracy)", "< 0",
+         lambda rs: _spearman([r['margin_pitch'] for r in no_rec(_grid(rs))], [r['acc_pitch_concat'] for r in no_rec(_grid(rs))]), '<0'),
+        ("  … family: ρ(family margin, overall family accuracy)", "< 0",
+         lambda rs: _spearman([r['margin_family'] for r in no_rec(_grid(rs))], [r['acc_family_concat'] for r in no_rec(_grid(rs))]), '<0'),
         ("Lower reconstruction MSE goes with higher overall accuracy: Spearman ρ(MSE, overall accuracy), α > 0", "< 0",
          lambda rs: _spearman([r['rec_mse'] for r in _grid(rs, decoder=True)], [_overall(r) for r in _grid(rs, decoder=True)]), '<0'),
+        ("  … pitch: ρ(MSE, overall pitch accuracy)", "< 0",
+         lambda rs: _spearman([r['rec_mse'] for r in _grid(rs, decoder=True)], [r['acc_pitch_concat'] for r in _grid(rs, decoder=True)]), '<0'),
+        ("  … family: ρ(MSE, overall family accuracy)", "< 0",
+         lambda rs: _spearman([r['rec_mse'] for r in _grid(rs, decoder=True)], [r['acc_family_concat'] for r in _grid(rs, decoder=True)]), '<0'),
     ]
     out = []
     for name, published, fn, expect in specs:
