@@ -9,7 +9,8 @@ the same numbers from the same seeded draws (checked here too).
 """
 import argparse, os, time
 import torch
-from softfactor.analysis import cosine_report, cosine_report_per_image
+from softfactor.protocol import cosine_report
+from softfactor.analysis import cosine_report_per_image
 from softfactor.encoder import ToyEncoder
 
 

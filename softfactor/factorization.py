@@ -9,7 +9,7 @@ __all__ = ['difference_cosines', 'factorization_loss']
 
 # %% ../nbs/02_factorization.ipynb #78ecc428
 import torch
-from .blobs import check_float
+from .base import check_float
 
 # %% ../nbs/02_factorization.ipynb #b436705c
 def _check_latents(z_anchor, z_crop1, z_crop2):

@@ -3,10 +3,9 @@ import json, math, os, subprocess, sys
 import numpy as np
 import pytest, torch
 from hypothesis import given, settings, strategies as st
-import softfactor.analysis as an
-from softfactor.analysis import (CentroidEncoder, cosine_report, cosine_report_per_image, cosine_stats, dci,
-                                 difference_vectors, grid_svd, mig, shift_grid, shift_views)
-from softfactor.blobs import blob_batch, shift_batch
+from softfactor.analysis import cosine_report_per_image, dci, grid_svd, mig, shift_grid
+from softfactor.protocol import CentroidEncoder, cosine_report, cosine_stats, difference_vectors
+from softfactor.blobs import BlobSource, blob_batch, shift_batch, shift_views
 
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
 torch.set_num_threads(1)
@@ -50,31 +49,29 @@ def test_scores_reject_bad_input():
 
 # ---------------------------------------------------------------- the §6 report on known geometry
 
-def _central_blobs(n, sz=16, n_blobs=3, generator=None, device=None):
+class _CentralBlobs(BlobSource):
     "Blobs that no shift of at most 4 can push across the border: one 2x2 square inside rows/cols 5..10."
-    g = generator
-    x = torch.zeros(n, 1, sz, sz)
-    yx = torch.randint(5, sz - 6, (n, 2), generator=g)
-    for i, (y, c) in enumerate(yx.tolist()): x[i, 0, y:y + 2, c:c + 2] = 1.
-    return x
+    def base(self, n, generator=None, split='eval'):
+        x = torch.zeros(n, 1, 16, 16)
+        yx = torch.randint(5, 10, (n, 2), generator=generator)
+        for i, (y, c) in enumerate(yx.tolist()): x[i, 0, y:y + 2, c:c + 2] = 1.
+        return x
 
-def test_report_exact_for_a_linear_position_encoder(monkeypatch):
+def test_report_exact_for_a_linear_position_encoder():
     "A fixed linear map of the centroid, on blobs that never touch the border: the ideal report, exactly."
-    monkeypatch.setattr(an, 'blob_batch', _central_blobs)
     for seed in (0, 1):
-        r = cosine_report(CentroidEncoder(8, seed=seed, orthogonal=False), n=200, seed=seed)
-        assert r['same_sign_cos'] == pytest.approx(1, abs=1e-5) and r['same_sign_abs_cos'] == pytest.approx(1, abs=1e-5)
-        assert r['opp_sign_cos'] == pytest.approx(-1, abs=1e-5) and r['opp_sign_abs_cos'] == pytest.approx(1, abs=1e-5)
-        assert r['angle_pitch_deg'] == pytest.approx(180, abs=0.1) and r['angle_time_deg'] == pytest.approx(180, abs=0.1)
-    # with orthonormal directions for row and column, the cross-type cosine is exactly 0
-    r = cosine_report(CentroidEncoder(8), n=200)
-    assert r['cross_cos'] == pytest.approx(0, abs=1e-5) and r['cross_abs_cos'] == pytest.approx(0, abs=1e-5)
-    # a non-orthogonal map: the cross-type cosine is the cosine between its two columns, for every blob
-    enc = CentroidEncoder(8, seed=3, orthogonal=False)
+        r = cosine_report(CentroidEncoder(8, seed=seed, orthogonal=False), _CentralBlobs(), n=200, seed=seed)
+        assert r['same_sign_cos'] == pytest.approx(1, abs=1e-5)
+        assert r['same_sign_abs_cos'] == pytest.approx(1, abs=1e-5)
+        assert r['opp_sign_cos'] == pytest.approx(-1, abs=1e-5)
+        assert r['angle_pitch_deg'] == pytest.approx(180, abs=0.1)
+        assert r['angle_time_deg'] == pytest.approx(180, abs=0.1)
+    r = cosine_report(CentroidEncoder(8), _CentralBlobs(), n=200)  # orthonormal row and column directions
+    assert r['cross_abs_cos'] == pytest.approx(0, abs=1e-5)
+    enc = CentroidEncoder(8, seed=3, orthogonal=False)  # skewed: the cross-type cosine is the cosine of its two columns
     W = enc.W
     expected = float(W[0] @ W[1] / (W[0].norm() * W[1].norm()))
-    r = cosine_report(enc, n=100)
-    assert r['cross_cos'] == pytest.approx(expected, abs=1e-5) and r['cross_abs_cos'] == pytest.approx(abs(expected), abs=1e-5)
+    assert cosine_report(enc, _CentralBlobs(), n=100)['cross_cos'] == pytest.approx(expected, abs=1e-5)
 
 def test_report_matches_an_independent_numpy_computation():
     "On real blobs (border effects included) the report equals a direct per-blob numpy computation of the centroids."
@@ -112,8 +109,9 @@ def test_batched_equals_per_image_for_a_convnet():
     from softfactor.encoder import ToyEncoder
     torch.manual_seed(0)
     enc = ToyEncoder()
-    for canvas in (False, True):
-        a, b = cosine_report(enc, n=30, seed=2, canvas=canvas), cosine_report_per_image(enc, n=30, seed=2, canvas=canvas)
+    for views in ('zero', 'canvas', 'margin'):
+        src = BlobSource(views=views)
+        a, b = cosine_report(enc, src, n=30, seed=2), cosine_report_per_image(enc, src, n=30, seed=2)
         assert a.keys() == b.keys()
         assert all(a[k] == pytest.approx(b[k], abs=1e-2 if k.startswith('angle') else 1e-4) for k in a)  # float32 sums in another order
 
@@ -162,7 +160,7 @@ def test_grid_svd_rank_one_for_additive_latents():
     assert r['first_frac_pitch'] == pytest.approx(1, abs=1e-5) and r['first_energy_time'] == pytest.approx(1, abs=1e-5)
 
 def test_shift_grid_layout():
-    grid = shift_grid(CentroidEncoder(2, orthogonal=True), n=3, max_shift=2)
+    grid = shift_grid(CentroidEncoder(2, orthogonal=True), BlobSource(max_shift=2), n=3)
     z = grid['z']
     assert z.shape == (3, 5, 5, 2)
     # for the centroid encoder, moving right (dx>0) moves the latent along the column direction
@@ -181,7 +179,7 @@ def test_module_imports_standalone():
 def tiny_run(tmp_path_factory):
     from softfactor.training import TrainConfig, train
     run = tmp_path_factory.mktemp('run') / 'tiny'
-    train(TrainConfig(steps=5, batch_size=16, device='cpu'), run, progress=False, evaluate=False)
+    train(TrainConfig(steps=5, batch_size=16, device='cpu'), out=run, progress=False, evaluate=False)
     return run
 
 def _cli(*args):
@@ -189,27 +187,30 @@ def _cli(*args):
 
 def test_cli_end_to_end(tiny_run, tmp_path):
     out = tmp_path / 'analysis'
-    small = ['--n', '40', '--seeds', '0,1', '--grid-blobs', '4', '--skip-umap', '--skip-tsne']
+    small = ['--n', '40', '--seeds', '0,1', '--grid-items', '4', '--no-umap', '--no-tsne']
     res = _cli(tiny_run, '--out', out, *small)
     assert res.returncode == 0, res.stderr
     names = {p.name for p in out.iterdir()}
     assert {'analysis.json', 'pca_cross.png', 'cosine_hist.png', 'sign_asymmetry.png', 'grid_svd.png', 'kpca.png'} <= names
     a = json.loads((out / 'analysis.json').read_text())
-    assert len(a['cosine_per_seed']) == 2 and a['views'] == 'zero fill'
+    assert len(a['cosine_per_seed']) == 2 and "views='zero'" in a['source']
     assert a['cosine']['same_sign_cos'] == pytest.approx(np.mean([r['same_sign_cos'] for r in a['cosine_per_seed']]))
-    # an existing analysis is not overwritten without --force
+    assert 'cosine report' in res.stdout  # progress, stage by stage
+    # the same command again reports the earlier result; other options are refused without --force
     again = _cli(tiny_run, '--out', out, *small)
-    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and '--force' in again.stderr
+    assert again.returncode == 0 and 'already holds this analysis' in again.stdout, again.stderr
+    other = _cli(tiny_run, '--out', out, *small, '--views', 'canvas')
+    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1 and '--force' in other.stderr
     assert _cli(tiny_run, '--out', out, *small, '--force', '--views', 'canvas').returncode == 0
-    assert json.loads((out / 'analysis.json').read_text())['views'] == 'canvas'
+    assert "views='canvas'" in json.loads((out / 'analysis.json').read_text())['source']
 
 @pytest.mark.parametrize('args, message', [
     (['--n', 'many'], 'invalid int value'),
-    (['--views', 'sideways'], "views must be 'zero' or 'canvas'"),
-    (['--seeds', 'a,b'], 'seeds must be a comma-separated list'),
+    (['--views', 'sideways'], "--views must be one of zero, canvas, margin"),
+    (['--seeds', 'a,b'], 'invalid comma-separated int list'),
 ])
 def test_cli_bad_options(tiny_run, tmp_path, args, message):
-    res = _cli(tiny_run, '--out', tmp_path / 'x', '--skip-umap', '--skip-tsne', *args)
+    res = _cli(tiny_run, '--out', tmp_path / 'x', '--no-umap', '--no-tsne', *args)
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and message in res.stderr, res.stderr
 
@@ -222,6 +223,15 @@ def test_difference_vectors_accepts_own_base_images():
     g = torch.Generator().manual_seed(seed)
     torch.randint(1, 5, (n,), generator=g); torch.randint(1, 4, (n,), generator=g)  # the magnitudes come first
     base = blob_batch(n, 16, generator=g)
-    a, b = difference_vectors(enc, n, seed), difference_vectors(enc, seed=seed, base=base)
+    a, b = difference_vectors(enc, n=n, seed=seed), difference_vectors(enc, seed=seed, base=base)
     assert torch.equal(a['pitch'], b['pitch']) and torch.equal(a['lost'], b['lost'])
-    with pytest.raises(ValueError, match='base must be a tensor'): difference_vectors(enc, base=base[:, 0])
+    with pytest.raises(ValueError, match='x must be a tensor of shape'): difference_vectors(enc, base=base[:, 0])
+
+def test_cli_unwritable_out(tiny_run, tmp_path):
+    (tmp_path / 'file').write_text('')
+    res = _cli(tiny_run, '--out', tmp_path / 'file' / 'a', '--no-umap', '--no-tsne')
+    assert res.returncode == 2 and res.stderr.startswith('softfactor-analyze: error: out: cannot create'), res.stderr
+
+def test_cli_version():
+    res = _cli('--version')
+    assert res.returncode == 0 and res.stdout.startswith('softfactor-analyze ')

@@ -133,18 +133,19 @@ def test_cli_end_to_end(tmp_path):
     assert 'top-1' in r.stdout
 
 @pytest.mark.parametrize('args, message', [
-    (('mixer',), 'experiment must be one of'),
+    (('mixer',), "invalid choice: 'mixer'"),
     (('stargate', '--bogus', '1'), 'unrecognized arguments'),
     (('stargate', '--steps', 'many'), 'invalid int value'),
-    (('stargate', '--steps', '0'), 'steps must be >= 1'),
-    (('stargate', '--seeds', 'a,b'), 'seeds must be a comma-separated list of integers'),
-    (('stargate', '--operators', 'rotor'), 'operators must be comma-separated names'),
-    (('mixing', '--modes', 'avg'), 'modes must be comma-separated names'),
+    (('stargate', '--steps', '0'), '--steps must be >= 1'),
+    (('stargate', '--seeds', 'a,b'), 'invalid comma-separated int list'),
+    (('stargate', '--operators', 'rotor'), '--operators must be a non-empty selection'),
+    (('mixing', '--modes', 'avg'), '--modes must be a non-empty selection'),
     (('mixing', '--encoder', 'no/such/run'), 'does not exist'),
-    ((), 'the following arguments are required: experiment'),
+    (('mixing', '--device', 'tpu'), '--device must be cuda, mps or cpu'),
+    ((), 'the following arguments are required: COMMAND'),
 ])
 def test_cli_bad_options_get_one_line_and_status_2(tmp_path, args, message):
-    r = _cli(*args, '--out', tmp_path / 'o', cwd=tmp_path) if args else _cli(cwd=tmp_path)
+    r = _cli(*args, '--out', tmp_path / 'o', cwd=tmp_path) if len(args) > 1 else _cli(*args, cwd=tmp_path)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and 'Traceback' not in r.stderr
     assert not (tmp_path / 'o').exists()  # nothing written
@@ -161,3 +162,19 @@ def test_module_imports_standalone():
     r = subprocess.run([sys.executable, '-c', 'import softfactor.oplas as o; print(o.FiLMR(3), o.main.__doc__)'],
                        capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 0 and 'FiLMR' in r.stdout, r.stderr
+
+def test_cli_unwritable_out_fails_before_any_work(tmp_path):
+    (tmp_path / 'file').write_text('')
+    for cmd in ('stargate', 'mixing'):
+        r = _cli(cmd, '--out', tmp_path / 'file' / 'o', cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith('softfactor-oplas: error: out: cannot create'), r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+def test_cli_version_and_generated_options(tmp_path):
+    from softfactor.oplas import MixingConfig, StargateConfig
+    from dataclasses import fields
+    r = _cli('--version', cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith('softfactor-oplas ')
+    for cmd, cls in (('mixing', MixingConfig), ('stargate', StargateConfig)):
+        text = ' '.join(_cli(cmd, '--help', cwd=tmp_path).stdout.split())
+        for f in fields(cls): assert '--' + f.name.replace('_', '-') in text, (cmd, f.name)
