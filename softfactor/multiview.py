@@ -6,28 +6,25 @@ Docs: https://softfactor.github.io/softfactor/multiview.html.md"""
 
 # %% auto #0
 __all__ = ['OBJECTIVE_FAMILIES', 'OBJECTIVES', 'ALPHAS', 'SIMILARITY', 'SEPARATION', 'BASELINES', 'TASKS', 'SPACES', 'QUICK',
-           'REPORT_FILES', 'METRICS', 'OBJECTIVE_COLORS', 'FAMILY_MARKERS', 'TASK_NAMES', 'info_nce',
-           'info_nce_separation', 'cosine_similarity_loss', 'cosine_separation_loss', 'vicreg_similarity',
+           'REPORT_FILES', 'METRICS', 'OBJECTIVE_COLORS', 'FAMILY_MARKERS', 'TASK_NAMES', 'MULTIVIEW_COMMANDS',
+           'info_nce', 'info_nce_separation', 'cosine_similarity_loss', 'cosine_separation_loss', 'vicreg_similarity',
            'vicreg_separation', 'check_objective', 'disentangling_loss', 'mlp', 'MultiViewAE', 'MultiViewData',
            'make_multiview_data', 'draw_pairs', 'RunConfig', 'train_multiview', 'train_contrastive', 'evaluate_run',
            'run_one_identity', 'run_one', 'SweepConfig', 'read_rows', 'parse_shard', 'prepare_sweep_dir',
            'load_sweep_data', 'run_sweep', 'summarize', 'best_hybrid', 'findings', 'findings_table',
-           'plot_mse_vs_accuracy', 'plot_margin_vs_accuracy', 'plot_accuracy_vs_alpha', 'write_report', 'multiview_cli',
-           'main']
+           'plot_mse_vs_accuracy', 'plot_margin_vs_accuracy', 'plot_accuracy_vs_alpha', 'write_report', 'sweep_cli',
+           'report_cli', 'main']
 
 # %% ../nbs/07a_multiview.ipynb #1d1fef39
 import fcntl, json, math, os, time, warnings
 from dataclasses import dataclass, asdict, replace, fields
 from pathlib import Path
-from typing import Annotated
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from fastcore.script import call_parse
-from .blobs import check_int, check_float
-from .training import run_command, parse_list, _write_json, _atomic_write
+from .base import check_int, check_float, atomic_write, write_json, Command, run_command
 from .oplas import vicreg_loss
 from .notes import (NotesConfig, load_notes, note_features, linear_probe, FAMILIES, FEATURES, MAEConfig,
                               LogmelConfig, check_soundfont)
@@ -335,7 +332,7 @@ class SweepConfig:
         for name, allowed in (('families', OBJECTIVE_FAMILIES), ('objectives', OBJECTIVES), ('baselines', BASELINES)):
             vals = tuple(getattr(self, name))
             bad = [v for v in vals if v not in allowed]
-            if bad: raise ValueError(f"{name}: unknown name {bad[0]!r}; choose from {allowed}")
+            if bad or not vals: raise ValueError(f"{name} must be names from {allowed}, got {bad[0] if bad else 'none'!r}")
             object.__setattr__(self, name, vals)
         object.__setattr__(self, 'alphas', tuple(check_float(a, 'alpha', lo=0, hi=1) for a in self.alphas))
         object.__setattr__(self, 'seeds', tuple(check_int(s, 'seed', lo=0) for s in self.seeds))
@@ -411,7 +408,7 @@ def prepare_sweep_dir(out, cfg:SweepConfig, force:bool=False) -> Path:
         for name in ('sweep.json', 'rows.jsonl') + REPORT_FILES: (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK): raise PermissionError(f"out: {out} is not writable")
-    if not meta.exists(): _write_json(settings, meta)
+    if not meta.exists(): write_json(settings, meta)
     return out
 
 def load_sweep_data(cfg:SweepConfig, cache=None, progress:bool=False) -> MultiViewData:
@@ -642,60 +639,27 @@ def write_report(out) -> dict:
     cpu = sum(r.get('cpu_s') or 0 for r in rows)
     text = (f"# Multi-view sweep: {out.name}\n\n{len(rows)} rows, {len(summ)} configurations, {cpu / 60:.1f} CPU-minutes of runs.\n\n"
             f"## Published findings\n\n{findings_table(found)}\n\n## Every configuration (mean ± sd over seeds)\n\n" + '\n'.join(table) + '\n')
-    _atomic_write(out / 'report.md', lambda f: f.write(text.encode()))
-    _write_json(dict(summary=summ, findings=found, best_hybrid=best_hybrid(rows), rows=len(rows), cpu_s=cpu), out / 'summary.json')
+    atomic_write(out / 'report.md', lambda f: f.write(text.encode()))
+    write_json(dict(summary=summ, findings=found, best_hybrid=best_hybrid(rows), rows=len(rows), cpu_s=cpu), out / 'summary.json')
     for name, plot in (('mse_vs_accuracy', plot_mse_vs_accuracy), ('margin_vs_accuracy', plot_margin_vs_accuracy), ('accuracy_vs_alpha', plot_accuracy_vs_alpha)):
         fig = plot(summ); fig.savefig(out / f'{name}.png', dpi=80, bbox_inches='tight'); plt.close(fig)
     return dict(summary=summ, findings=found, report=str(out / 'report.md'))
 
 # %% ../nbs/07a_multiview.ipynb #14375f2b
-def _names(text, allowed, name) -> tuple:
-    if text is None: return None
-    vals = tuple(t.strip() for t in str(text).split(',') if t.strip())
-    if str(text).strip() == 'none' and name == 'baselines': return ()
-    bad = [v for v in vals if v not in allowed]
-    if not vals or bad: raise ValueError(f"{name} must be comma-separated names from {allowed}, got {text!r}")
-    return vals
-
-@call_parse
-def multiview_cli(command:str,                 # sweep: run the runs not yet in --out; report: tables and figures of a sweep directory
-                  path:Annotated[str, {'opt': False, 'nargs': '?'}]=None, # report: the sweep directory to read
-                  out:str=None,                # sweep: the sweep directory (created; rerunning it resumes, skipping the rows already there)
-                  quick:bool=False,            # sweep: smoke size (3 configurations + baselines, 1 seed, 200 steps, 13 pitches)
-                  shard:str='0/1',             # sweep: i/n runs only the runs whose index is i modulo n (cluster job arrays)
-                  force:bool=False,            # sweep: start over, replacing a sweep already in --out
-                  feature:str=None,            # frozen features: logmel (default), mae or aisfx
-                  soundfont:str=None,          # SF2/SF3 SoundFont (default: TimGM6mb.sf2 from the pretty_midi wheel)
-                  seeds:str=None,              # comma-separated seeds (default 0,1,2)
-                  families:str=None,           # comma-separated objective families (default infonce,cosine,vicreg)
-                  objectives:str=None,         # comma-separated objective types (default similarity,separation,both)
-                  alphas:str=None,             # comma-separated reconstruction weights in [0, 1] (default 0,0.2,0.4,0.6,0.8,1)
-                  baselines:str=None,          # comma-separated baselines, or none (default raw,recon,nce_pitch,nce_instrument)
-                  steps:int=None,              # optimizer steps per run (default 1000)
-                  pitch_step:int=None,         # step between rendered pitches (default 1)
-                  cache:str=None,              # cache of notes and features (default $SOFTFACTOR_CACHE or ~/.cache/softfactor)
-                  threads:int=1,               # torch CPU threads (rows are bit-reproducible for a fixed thread count)
-                  quiet:bool=False,            # no progress bars
-                 ) -> dict:
-    "Multi-view disentanglement on rendered instrument notes: run a sweep (one JSONL row per run) or report on one."
-    if command not in ('sweep', 'report'): raise ValueError(f"command must be sweep or report, got {command!r}")
-    if command == 'report':
-        if path is None: raise ValueError("report needs the sweep directory: softfactor-multiview report DIR")
-        res = write_report(path)
-        if not quiet: print(findings_table(res['findings'])); print(f"wrote {res['report']} and three figures")
-        return res
-    if out is None: raise ValueError("sweep needs --out DIR")
+def sweep_cli(out:str=None,      # the sweep directory (created; rerunning the same command resumes it, skipping the rows already there)
+              quick:bool=False,  # smoke size: 3 configurations and the baselines, 1 seed, 200 steps, 13 pitches (about a minute)
+              shard:str='0/1',   # i/n: run only the runs whose index in the plan is i modulo n (cluster job arrays)
+              force:bool=False,  # start over, replacing a sweep already in --out
+              cache:str=None,    # cache of notes and features (default: $SOFTFACTOR_CACHE or ~/.cache/softfactor)
+              threads:int=1,     # torch CPU threads (rows are bit-reproducible for a fixed thread count)
+              quiet:bool=False,  # no progress bars or summary line
+              given:dict=None):  # the SweepConfig options given
+    "Run a sweep of multi-view configurations and baselines, one JSONL row per (configuration, seed); rerun it to resume."
+    if out is None: raise ValueError("out must be given: softfactor-multiview sweep --out DIR")
     i, n = parse_shard(shard)
-    kw = dict(QUICK) if quick else {}
-    kw.update({k: v for k, v in dict(feature=feature, soundfont=soundfont, steps=steps, pitch_step=pitch_step,
-                                     seeds=None if seeds is None else parse_list(seeds, 'seeds'),
-                                     alphas=None if alphas is None else parse_list(alphas, 'alphas', float),
-                                     families=_names(families, OBJECTIVE_FAMILIES, 'families'),
-                                     objectives=_names(objectives, OBJECTIVES, 'objectives'),
-                                     baselines=_names(baselines, BASELINES, 'baselines')).items() if v is not None})
-    cfg = SweepConfig(**kw)
-    if cache is not None: Path(cache).mkdir(parents=True, exist_ok=True)
+    cfg = SweepConfig(**{**(QUICK if quick else {}), **(given or {})})
     if check_int(threads, 'threads', lo=0): torch.set_num_threads(threads)
+    if cache is not None: Path(cache).mkdir(parents=True, exist_ok=True)
     res = run_sweep(out, cfg, (i, n), force, progress=not quiet, cache=cache)
     complete = {r['key'] for r in read_rows(Path(out) / 'rows.jsonl')} >= {c.key for c in cfg.plan()}
     if complete: write_report(out)
@@ -703,6 +667,17 @@ def multiview_cli(command:str,                 # sweep: run the runs not yet in 
                         + ("; report written" if complete else "; the sweep is not complete yet (other shards?)"))
     return res
 
+def report_cli(path:str,          # the sweep directory to read
+               quiet:bool=False): # do not print the findings
+    "Write the tables (report.md, summary.json) and the three figures of a sweep directory from its rows."
+    res = write_report(path)
+    if not quiet: print(findings_table(res['findings'])); print(f"wrote {res['report']} and three figures")
+    return res
+
+MULTIVIEW_COMMANDS = {'sweep': Command(sweep_cli, (SweepConfig,), sweep_cli.__doc__),
+                      'report': Command(report_cli, (), report_cli.__doc__)}
+
 def main():
-    "Entry point of `softfactor-multiview`: parse the options (one-line errors, exit status 2) and run `multiview_cli`."
-    run_command(multiview_cli, 'softfactor-multiview', fatal=(ImportError, PermissionError, FloatingPointError))
+    "Entry point of `softfactor-multiview`: one-line errors, exit status 2 for bad input."
+    run_command(MULTIVIEW_COMMANDS, 'softfactor-multiview', 'Multi-view disentanglement on rendered instrument notes: run a sweep, or report on one.',
+                fatal=(ImportError, FloatingPointError))

@@ -20,8 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .blobs import check_int, check_float
-from .training import _atomic_write, _write_json
+from .base import check_int, check_float, atomic_write, write_json
 
 # %% ../nbs/07_notes.ipynb #ad80f3ac
 FAMILY_PROGRAMS = {  # NSynth-like instrument families -> General MIDI programs (0-based)
@@ -197,7 +196,7 @@ def _arrays_sha(arrays:dict) -> str:
 def save_checked(path, **arrays):
     "Write arrays to an .npz atomically, with a checksum of their contents stored beside them."
     def write(f): np.savez(f, _sha256=np.array(_arrays_sha(arrays)), **arrays)
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 def load_checked(path) -> dict|None:
     "The arrays of a `save_checked` file; None (with a warning) if it is unreadable or its checksum does not match, None if absent."
@@ -266,7 +265,7 @@ def load_notes(cfg:NotesConfig|None=None, # what to render (default `NotesConfig
     directory = cache_root(cache) / 'notes' / render_key(cfg)
     directory.mkdir(parents=True, exist_ok=True)
     settings = directory / 'settings.json'
-    if not settings.exists(): _write_json(dict(asdict(cfg), soundfont=str(cfg.soundfont_path)), settings)
+    if not settings.exists(): write_json(dict(asdict(cfg), soundfont=str(cfg.soundfont_path)), settings)
     from tqdm.auto import tqdm
     renderer, t0, cols, dropped = None, time.process_time(), [], {}
     for p in tqdm(cfg.all_programs, desc='notes', disable=not progress):
@@ -504,11 +503,12 @@ def pretrain_mae(notes:NoteSet,              # notes; only the training (not hel
         loss = model.loss(batch, g)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step(); history.append(loss.item())
     model.history, model.train_time_s = history, time.process_time() - t0
-    _atomic_write(file, lambda f: torch.save(dict(state=model.state_dict(), history=history, train_time_s=model.train_time_s), f))
+    atomic_write(file, lambda f: torch.save(dict(state=model.state_dict(), history=history, train_time_s=model.train_time_s), f))
     return model.eval()
 
 # %% ../nbs/07_notes.ipynb #ea90d764
-AISFX_RATE, AISFX_SCALE = 44100, 9.457798957824707  # the encoder's sample rate and its published spectrogram normaliser
+AISFX_RATE = 44100                # the encoder's sample rate (Hz)
+AISFX_SCALE = 9.457798957824707   # its published spectrogram normaliser
 
 class AisfxEncoder(nn.Module):
     "The pretrained sound-effects encoder of the `aisfx` wheel (512-d), fed with its own log-mel front end."
