@@ -20,7 +20,7 @@ ratio to the same candidate's time alone. A fair share of a 2-core machine betwe
 """
 import argparse, os, statistics, subprocess, sys, tempfile, threading, time
 from dataclasses import replace
-from softfactor.training import TrainConfig, published_config, bf16_fast, use_bf16, Bf16Convs, batch_loss  # first: it sets OMP_WAIT_POLICY before torch loads
+from softfactor.training import TrainConfig, published_config, bf16_fast, use_bf16, Bf16Convs, batch_loss, draw_batch  # first: it sets OMP_WAIT_POLICY before torch loads
 import torch
 from torch.utils.data import DataLoader
 from softfactor.blobs import BlobShiftDataset, BlobSource
@@ -38,7 +38,7 @@ def make_step(cfg, per_sample=False, compile=False, bf16=None):
     g, source = torch.Generator().manual_seed(0), BlobSource(cfg.sz, cfg.max_shift, cfg.n_blobs, cfg.views)
     batches = iter(DataLoader(BlobShiftDataset(10**9), batch_size=cfg.batch_size)) if per_sample else None
     def step():
-        batch = next(batches) if per_sample else source.triplets(cfg.batch_size, g)
+        batch = next(batches) if per_sample else draw_batch(source, cfg, cfg.batch_size, g, 'cpu')
         loss, _ = batch_loss(net, cfg, batch, 0)
         opt.zero_grad(); loss.backward(); opt.step()
     return step
@@ -63,13 +63,18 @@ def speed(args):
     cands['ours, float32 forced'] = (ours, make_step(ours, bf16=False), threads)
     if args.compile: cands['ours, torch.compile'] = (ours, make_step(ours, compile=True), threads)
     if args.search:
-        for bs in (256, 1024): cands[f'batch {bs}'] = (c := replace(ours, batch_size=bs), make_step(c), threads)
+        triplets = replace(ours, views_per_anchor=2, batch_size=512)
+        cands['triplets, batch 512'] = (triplets, make_step(triplets), threads)
+        for k, bs in ((6, 219), (8, 170), (12, 118)):
+            c = replace(ours, views_per_anchor=k, view_mix='paired' if k % 4 == 0 else 'random', batch_size=bs)
+            cands[f'{k} views, {bs} anchors'] = (c, make_step(c), threads)
     med = time_rounds(cands, args.reps)
     print(f"torch {torch.__version__}, {threads} threads, median of {args.reps} rounds; "
           f"default precision here: {'bfloat16' if use_bf16(ours, ToyEncoder(), 'cpu') else 'float32'}")
-    print(f"{'candidate':30} {'batch':>6} {'ms/step':>9} {'steps':>6} {'run (min)':>10}")
+    print(f"{'candidate':30} {'anchors':>8} {'images':>7} {'ms/step':>9} {'steps':>6} {'run (min)':>10}")
     for k, (cfg, _, _) in cands.items():
-        print(f"{k:30} {cfg.batch_size:>6} {1000 * med[k]:>9.1f} {cfg.steps:>6} {med[k] * cfg.steps / 60:>10.1f}")
+        images = cfg.batch_size * (cfg.views_per_anchor + 1)
+        print(f"{k:30} {cfg.batch_size:>8} {images:>7} {1000 * med[k]:>9.1f} {cfg.steps:>6} {med[k] * cfg.steps / 60:>10.1f}")
     slow, fast = med['published, per-sample data'], med['ours (default)']
     print(f"per step: ours is {slow / fast:.1f}x faster than the published per-sample step "
           f"({med['published, batched data'] / fast:.1f}x than the published step on batched data)")
@@ -126,7 +131,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--reps', type=int, default=7, help='rounds (each candidate takes one step per round)')
     p.add_argument('--compile', action='store_true', help='also time our recipe under torch.compile')
-    p.add_argument('--search', action='store_true', help='also time the other batch sizes of the recipe search')
+    p.add_argument('--search', action='store_true', help='also time the steps of the recipe search (triplets, 6, 8 and 12 views per anchor)')
     p.add_argument('--contention', action='store_true', help='time the default step alone, beside a busy loop and beside a second training')
     args = p.parse_args()
     contention(args) if args.contention else speed(args)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from torch.utils.data import Dataset
-from .base import check_int, check_choice, device_of, draw_shifts, Source, Triplets
+from .base import check_int, check_choice, device_of, draw_shifts, draw_view_shifts, identical_views, Source, Triplets, Views
 
 # %% ../nbs/00_blobs.ipynb #161f2ce5
 def _check_sz(sz, n_blobs):
@@ -234,30 +234,29 @@ def _check_shifts(d, name, B):
         raise ValueError(f"{name} must be a tensor of shape ({B}, V)")
     if d.is_floating_point() or d.dtype == torch.bool: raise TypeError(f"{name} must be an integer tensor, got {d.dtype}")
 
-def shift_views(x:torch.Tensor,   # (B, C, S, S) base images (canvases when `sz` < S)
+def shift_views(x:torch.Tensor,   # (B, C, H, W) base images (canvases when `sz` is smaller)
                 dy:torch.Tensor,  # (B, V) integer pitch shifts, one per view (positive: toward higher rows)
                 dx:torch.Tensor,  # (B, V) integer time shifts, one per view (positive: toward higher columns)
-                sz:int|None=None, # side of the views: None or S for zero-fill shifts, < S for windows cut from the canvas
-               ) -> torch.Tensor: # (B, V, C, sz, sz) views
+                sz=None,          # side (or (h, w)) of the views: None for zero-fill shifts, smaller than (H, W) for windows of the canvas
+               ) -> torch.Tensor: # (B, V, C, h, w) views
     "`V` shifted copies of each image: zero-fill shifts, or windows cut from a larger canvas (no padding ever enters)."
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[2] != x.shape[3]:
-        raise ValueError("x must be a tensor of shape (B, C, S, S)")
-    B, C, S = x.shape[0], x.shape[1], x.shape[-1]
+    if not isinstance(x, torch.Tensor) or x.ndim != 4: raise ValueError("x must be a tensor of shape (B, C, H, W)")
+    B, C, H, W = x.shape
     _check_shifts(dy, 'dy', B); _check_shifts(dx, 'dx', B)
     if dy.shape != dx.shape: raise ValueError(f"dy and dx must have the same shape, got {tuple(dy.shape)} and {tuple(dx.shape)}")
-    sz = S if sz is None else check_int(sz, 'sz', lo=1, hi=S)
+    h, w = (H, W) if sz is None else (sz, sz) if not isinstance(sz, (tuple, list)) else tuple(sz)
+    h, w = check_int(h, 'sz', lo=1, hi=H), check_int(w, 'sz', lo=1, hi=W)
     V = dy.shape[1]
     dy, dx = dy.to(x.device), dx.to(x.device)
-    if sz == S:  # zero fill: one batched shift of B*V copies
-        return shift_batch(x.repeat_interleave(V, 0), dy.flatten(), dx.flatten()).view(B, V, C, S, S)
-    m = (S - sz) // 2  # top-left corner of the centre window
-    top, left = m - dy, m - dx  # (B, V): moving the window by -d moves the content by +d
-    if min(top.min(), left.min()) < 0 or max(top.max(), left.max()) > S - sz:
-        raise ValueError(f"shifts must lie in [{m - (S - sz)}, {m}] to cut a {sz}x{sz} window from a {S}x{S} canvas")
-    ar = torch.arange(sz, device=x.device)
-    rows, cols = top[..., None] + ar, left[..., None] + ar  # (B, V, sz)
+    if (h, w) == (H, W):  # zero fill: one batched shift of B*V copies
+        return shift_batch(x.repeat_interleave(V, 0), dy.flatten(), dx.flatten()).view(B, V, C, H, W)
+    my, mx = (H - h) // 2, (W - w) // 2  # top-left corner of the centre window
+    top, left = my - dy, mx - dx  # (B, V): moving the window by -d moves the content by +d
+    if top.min() < 0 or left.min() < 0 or top.max() > H - h or left.max() > W - w:
+        raise ValueError(f"shifts must lie in [{my - (H - h)}, {my}] (rows) and [{mx - (W - w)}, {mx}] (columns) to cut a {h}x{w} window from a {H}x{W} canvas")
+    rows, cols = top[..., None] + torch.arange(h, device=x.device), left[..., None] + torch.arange(w, device=x.device)  # (B, V, h), (B, V, w)
     b = torch.arange(B, device=x.device)[:, None, None, None]
-    return x.transpose(0, 1)[:, b, rows[..., :, None], cols[..., None, :]].permute(1, 2, 0, 3, 4)  # (B, V, C, sz, sz)
+    return x.transpose(0, 1)[:, b, rows[..., :, None], cols[..., None, :]].permute(1, 2, 0, 3, 4)  # (B, V, C, h, w)
 
 # %% ../nbs/00_blobs.ipynb #58c71f8e
 def margin_blobs(n:int,            # number of images
@@ -306,5 +305,18 @@ class BlobSource(Source):
         if self.views_kind != 'margin':
             return blob_triplet_batch(n, self.sz, self.max_shift, generator, device, self.n_blobs, self.views_kind == 'canvas')
         return super().triplets(n, generator, device, split)
+
+    def multiview(self, n:int, k:int, generator=None, device=None, split:str='train', mix:str='random') -> Views:
+        "`n` anchors with `k` labelled views each; zero-fill and canvas views rasterise the moved rectangles directly."
+        if self.views_kind == 'margin': return super().multiview(n, k, generator, device, split, mix)
+        check_choice(split, 'split', ('train', 'eval'))
+        dev = device_of(generator, device)
+        shifts = draw_view_shifts(n, k, self.max_shift, generator, dev, mix)       # (n, k, 2)
+        if self.views_kind == 'canvas':
+            S, m = _canvas_blobs(self.sz, self.max_shift, self.n_blobs)
+            yx, hw = _draw_rects(n, S, m, generator, dev); yx = yx - self.max_shift
+        else: yx, hw = _draw_rects(n, self.sz, self.n_blobs, generator, dev)
+        imgs = _raster(yx, hw, torch.cat([torch.zeros_like(shifts[:, :1]), shifts], 1), self.sz)[:, :, None]  # (n, k + 1, 1, sz, sz)
+        return Views(imgs[:, 0], imgs[:, 1:], shifts, identical_views(imgs[:, 1:]))
 
     def __repr__(self): return f"BlobSource(sz={self.sz}, max_shift={self.max_shift}, n_blobs={self.n_blobs}, views={self.views_kind!r})"

@@ -95,11 +95,12 @@ def plane_rotation_expm(u:torch.Tensor,  # (dim,) first vector of the plane
                         theta,           # angle in radians (float or 0-d tensor): û turns toward v̂
                         eps:float=1e-5,  # degeneracy threshold of `plane_basis`
                        ) -> torch.Tensor: # (dim, dim) rotation matrix
-    "Rotation by `theta` in the plane of `u`, `v`: the matrix exponential of θ(v̂ûᵀ − ûv̂ᵀ)."
+    "Rotation by `theta` in the plane of `u`, `v`: the matrix exponential of θ(v̂ûᵀ − ûv̂ᵀ), in closed form."
     theta = _check_plane_args(u, v, theta)
-    u_hat, v_hat, _ = plane_basis(u, v, eps)  # v̂ = 0 for an undefined plane: A = 0 and R = I
-    A = theta * (torch.outer(v_hat, u_hat) - torch.outer(u_hat, v_hat))  # (dim, dim), skew, rank 2
-    return torch.linalg.matrix_exp(A)
+    u_hat, v_hat, _ = plane_basis(u, v, eps)  # v̂ = 0 for an undefined plane: K = 0 and R = I
+    K = torch.outer(v_hat, u_hat) - torch.outer(u_hat, v_hat)  # (dim, dim), skew, rank 2, K³ = -K
+    # the exponential series of θK folds into I + sin θ K + (1 - cos θ) K² (K² is minus the projector on the plane)
+    return torch.eye(len(u), dtype=u.dtype, device=u.device) + torch.sin(theta) * K + (1 - torch.cos(theta)) * (K @ K)
 
 # %% ../nbs/06_oplas.ipynb #3550205c
 def _givens_cs(a, b):

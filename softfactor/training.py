@@ -7,10 +7,11 @@ Docs: https://softfactor.github.io/softfactor/training.html.md"""
 # %% auto #0
 __all__ = ['SCHEDULES', 'PRECISIONS', 'SOURCES', 'SOURCE_GROUP', 'CKPT_FORMAT', 'RUN_FILES', 'TrainConfig', 'published_config',
            'lr_factor', 'source_names', 'make_source', 'make_model', 'bf16_fast', 'Bf16Convs', 'use_bf16',
-           'save_checkpoint', 'load_checkpoint', 'StopTraining', 'Callback', 'Learner', 'fit', 'batch_loss',
-           'NonFiniteLossError', 'History', 'NonFiniteStop', 'Recorder', 'ProgressBar', 'WandbLogger', 'Checkpointer',
-           'Interrupt', 'weights_checksum', 'RankChecksum', 'Evaluator', 'TrainingInterrupted', 'train', 'plot_history',
-           'write_report', 'metrics_line', 'load_encoder', 'train_cli', 'main']
+           'save_checkpoint', 'load_checkpoint', 'StopTraining', 'Callback', 'Learner', 'fit', 'draw_batch',
+           'batch_loss', 'NonFiniteLossError', 'History', 'NonFiniteStop', 'Recorder', 'ProgressBar', 'WandbLogger',
+           'Checkpointer', 'Interrupt', 'weights_checksum', 'RankChecksum', 'Evaluator', 'GeometryCurve',
+           'TrainingInterrupted', 'train', 'plot_history', 'write_report', 'metrics_line', 'load_encoder', 'train_cli',
+           'main']
 
 # %% ../nbs/04_training.ipynb #e8544272
 import hashlib, json, math, os, signal, threading, time, warnings
@@ -25,10 +26,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from .base import (check_int, check_float, check_bool, check_choice, pick_device, atomic_write, write_json,
-                             output_dir, Source, Command, run_command)
+                             output_dir, Source, Views, VIEW_MIXES, Command, run_command)
 from .blobs import BlobSource, BLOB_VIEWS
 from .encoder import ENCODERS, ToyEncoder, make_encoder
-from .factorization import factorization_loss
+from .factorization import factorization_loss, dense_factorization_loss, PAIR_WEIGHTINGS
 from .lejepa import LeJEPA
 from .protocol import evaluate_encoder, meets_targets
 
@@ -44,15 +45,19 @@ class TrainConfig:
     encoder:str = 'toy'         # encoder architecture: 'toy' (the published one) or 'wide' (for larger patches)
     latent_dim:int = 16         # size of the latent vector
     steps:int = 6000            # optimizer steps
-    batch_size:int = 512        # triplets per step, summed over all processes
+    batch_size:int = 512        # anchors per step, summed over all processes
+    views_per_anchor:int = 2    # labelled views of each anchor: 2 is the published triplet loss; an even k >= 4 is the dense loss over every pair
+    view_mix:str = 'random'     # with k >= 4 views: 'random' signs and sizes, or 'paired' (± pairs of one size per axis)
+    pair_weights:str = 'uniform' # 'uniform' (every pair alike) or 'typed' (targets +1, -1 and 0 a third each)
     lr:float = 8e-3             # peak learning rate of Adam
     schedule:str = 'cosine'     # after warm-up: 'cosine' (to 0), 'linear' (to 0) or 'constant'
     warmup:float = 0.05         # fraction of the steps spent raising the learning rate linearly from 0
     weight_decay:float = 0.     # Adam's (L2) weight decay
-    sz:int = 16                 # side of the blob images
+    sz:int = 16                 # side of the blob images; for piano rolls, the pitches of a window
+    frames:int = 0              # piano rolls: the frames (16th notes) of a window (0: sz, a square window)
     max_shift:int = 4           # largest shift magnitude
     n_blobs:int = 3             # rectangles per blob image
-    use_jepa:bool = False       # add jepa_weight * (LeJEPA(z_a, z_1) + LeJEPA(z_a, z_2)) to the loss
+    use_jepa:bool = False       # add the LeJEPA term between each anchor and its views (weight jepa_weight)
     jepa_weight:float = 0.2     # weight of the LeJEPA term
     lambd:float = 0.5           # LeJEPA's SIGReg weight λ
     seed:int = 0                # seed of the initial weights; process r draws its data from seed + r
@@ -69,7 +74,7 @@ class TrainConfig:
     def __post_init__(self):
         for name in ('latent_dim', 'steps', 'batch_size', 'sz', 'max_shift', 'n_blobs', 'log_every', 'ckpt_every'):
             setattr(self, name, check_int(getattr(self, name), name, lo=1))
-        self.seed, self.threads = check_int(self.seed, 'seed', lo=0), check_int(self.threads, 'threads', lo=0)
+        self.seed, self.threads, self.frames = check_int(self.seed, 'seed', lo=0), check_int(self.threads, 'threads', lo=0), check_int(self.frames, 'frames', lo=0)
         if self.max_shift >= self.sz: raise ValueError(f"max_shift must be < sz ({self.sz}), got {self.max_shift}")
         self.lr = check_float(self.lr, 'lr', lo=0, lo_open=True)
         self.warmup = check_float(self.warmup, 'warmup', lo=0, hi=1)
@@ -77,6 +82,10 @@ class TrainConfig:
         self.lambd = check_float(self.lambd, 'lambd', lo=0, hi=1)
         check_choice(self.schedule, 'schedule', SCHEDULES); check_choice(self.precision, 'precision', PRECISIONS)
         check_choice(self.views, 'views', BLOB_VIEWS); check_choice(self.encoder, 'encoder', tuple(ENCODERS))
+        check_choice(self.view_mix, 'view_mix', VIEW_MIXES); check_choice(self.pair_weights, 'pair_weights', PAIR_WEIGHTINGS)
+        k = self.views_per_anchor = check_int(self.views_per_anchor, 'views_per_anchor', lo=2)
+        if k != 2 and (k % 2 or (self.view_mix == 'paired' and k % 4)):
+            raise ValueError(f"views_per_anchor must be 2 (triplets) or an even number >= 4 ({'a multiple of 4 ' if self.view_mix == 'paired' else ''}for the dense loss), got {k}")
         for name in ('use_jepa', 'channels_last', 'compile', 'wandb'): check_bool(getattr(self, name), name)
         for name in ('data', 'wandb_project'):
             if not isinstance(getattr(self, name), str) or not getattr(self, name): raise TypeError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
@@ -88,13 +97,17 @@ class TrainConfig:
         d = dict(d)
         if 'canvas' in d: d.setdefault('views', 'canvas' if d.pop('canvas') else 'zero')  # before `views` existed
         if 'amp' in d: d.setdefault('precision', 'auto' if d.pop('amp') else 'float32')  # before `precision` existed
+        for k, v in _LEGACY.items(): d.setdefault(k, v)  # fields added later: what runs did before they existed
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"unknown config fields {sorted(unknown)} (written by a newer softfactor?)")
         return cls(**d)
 
+_LEGACY = dict(views_per_anchor=2, view_mix='random', pair_weights='uniform')
+
 def published_config(**kwargs) -> TrainConfig:
     "The published recipe: Adam at a constant 4e-3, batch 1,024, 5,000 steps, float32 (LeJEPA off); `kwargs` override fields."
-    return replace(TrainConfig(steps=5000, batch_size=1024, lr=4e-3, schedule='constant', warmup=0., precision='float32'), **kwargs)
+    return replace(TrainConfig(steps=5000, batch_size=1024, lr=4e-3, schedule='constant', warmup=0., precision='float32',
+                               views_per_anchor=2, view_mix='random', pair_weights='uniform'), **kwargs)
 
 # %% ../nbs/04_training.ipynb #4e3b7c9b
 def lr_factor(step:int,         # optimizer step, counted from 0
@@ -226,7 +239,7 @@ def fit(L:Learner):
     L('before_fit')
     try:
         for L.step in range(L.done, L.end):
-            L.batch = L.source.triplets(L.cfg.batch_size // L.world, L.gen, L.device, 'train')
+            L.batch = draw_batch(L.source, L.cfg, L.cfg.batch_size // L.world, L.gen, L.device)
             L.loss, L.parts = batch_loss(L.net, L.cfg, L.batch, L.step)
             L('after_loss')
             L.opt.zero_grad(set_to_none=True); L.loss.backward()
@@ -238,21 +251,41 @@ def fit(L:Learner):
     L('after_fit')
 
 # %% ../nbs/04_training.ipynb #1e16d280
-def batch_loss(net:torch.nn.Module, # the encoder as the step runs it
-               cfg:TrainConfig,     # the run's config (channels_last, LeJEPA settings)
-               batch,               # anchor, crop1, crop2, target (and optionally more, ignored)
-               step:int,            # the step (seeds SIGReg's directions)
-              ) -> tuple:           # (total loss, detached tensor of its parts: factorization[, LeJEPA])
-    "Encode a batch of triplets in one forward pass: the total loss and its logged parts."
-    anchor, crop1, crop2, target = batch[:4]
-    x = torch.cat([anchor, crop1, crop2])  # (3B, C, H, W)
+def draw_batch(source:Source,   # where the data come from
+               cfg:TrainConfig, # views_per_anchor, view_mix
+               n:int,           # anchors
+               generator:torch.Generator, # this process's data generator
+               device,          # where to draw
+              ):                # `Triplets` (two views per anchor) or `Views` (k >= 4)
+    "One process's training batch: triplets for the published loss, k labelled views per anchor for the dense loss."
+    if cfg.views_per_anchor == 2: return source.triplets(n, generator, device, 'train')
+    return source.multiview(n, cfg.views_per_anchor, generator, device, 'train', cfg.view_mix)
+
+def _encode(net, cfg, x):
     if cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
     z = net(x)
     if z.ndim != 2 or len(z) != len(x): raise ValueError(f"model must map (B, C, H, W) images to (B, D) vectors, got output shape {tuple(z.shape)}")
-    z_a, z_1, z_2 = z.chunk(3)             # (B, D) each
-    fact = factorization_loss(z_a, z_1, z_2, target)
+    return z
+
+def batch_loss(net:torch.nn.Module, # the encoder as the step runs it
+               cfg:TrainConfig,     # the run's config (loss settings, channels_last, LeJEPA settings)
+               batch,               # `Triplets` or `Views` (see `draw_batch`)
+               step:int,            # the step (seeds SIGReg's directions)
+              ) -> tuple:           # (total loss, detached tensor of its parts: factorization[, LeJEPA])
+    "Encode a batch in one forward pass: the total loss and its logged parts."
+    if isinstance(batch, Views):
+        B, k = batch.views.shape[:2]
+        z = _encode(net, cfg, torch.cat([batch.anchor[:, None], batch.views], 1).flatten(0, 1)).view(B, k + 1, -1)  # (B, k+1, D)
+        z_a, zs = z[:, 0], list(z[:, 1:].unbind(1))
+        fact = dense_factorization_loss(z_a, z[:, 1:], batch.shifts, batch.same, cfg.pair_weights)
+    else:
+        anchor, crop1, crop2, target = batch[:4]
+        z_a, z_1, z_2 = _encode(net, cfg, torch.cat([anchor, crop1, crop2])).chunk(3)  # (B, D) each
+        zs = [z_1, z_2]
+        fact = (factorization_loss(z_a, z_1, z_2, target) if cfg.pair_weights == 'uniform' else
+                dense_factorization_loss(z_a, torch.stack(zs, 1), torch.stack([batch[5], batch[6]], 1), weighting=cfg.pair_weights))
     if not cfg.use_jepa: return fact, fact.detach()[None]
-    jepa = LeJEPA(z_a, z_1, step, cfg.lambd)['loss'] + LeJEPA(z_a, z_2, step, cfg.lambd)['loss']
+    jepa = sum(LeJEPA(z_a, z_i, step, cfg.lambd)['loss'] for z_i in zs) * (2 / len(zs))
     return fact + cfg.jepa_weight * jepa, torch.stack([fact.detach(), jepa.detach()])
 
 # %% ../nbs/04_training.ipynb #442407ea
@@ -380,6 +413,24 @@ class Evaluator(Callback):
     def after_fit(self, L):
         if L.evaluate and L.finished and L.out is not None and L.rank == 0:
             L.metrics = write_report(L.model, L.hist, L.cfg, L.out, L.source)
+
+# %% ../nbs/04_training.ipynb #b7f78bcb
+class GeometryCurve(Callback):
+    "Every `every` steps (and at the end), the protocol's headline numbers on the source's held-out split, kept in the history."
+    order = 15  # after `Recorder`, so the step's time is recorded first
+    KEYS = ('same_sign_cos', 'opp_sign_cos', 'cross_abs_cos', 'angle_pitch_deg', 'angle_time_deg')
+    def __init__(self, every:int, n:int=500, seeds=(0,)):
+        self.every, self.n, self.seeds = check_int(every, 'every', lo=1), check_int(n, 'n', lo=2), tuple(seeds)
+    def before_fit(self, L):
+        rows = L.hist.setdefault('geometry', [])
+        self.spent = rows[-1]['eval_s'] if rows else 0.  # measuring time of the run so far (a resumed run continues it)
+    def after_step(self, L):
+        if L.done % self.every and L.done != L.end: return
+        t0 = time.perf_counter()
+        m = evaluate_encoder(L.model, L.source, self.n, self.seeds)
+        train_s = L.hist['time'][-1] - self.spent
+        self.spent += time.perf_counter() - t0
+        L.hist['geometry'].append(dict(step=L.done, train_s=train_s, eval_s=self.spent, **{k: m[k] for k in self.KEYS}))
 
 # %% ../nbs/04_training.ipynb #85be0d22
 class TrainingInterrupted(KeyboardInterrupt):

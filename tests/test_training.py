@@ -242,3 +242,28 @@ def test_ctrl_c_before_the_first_step_leaves_nothing(tmp_path):
     assert p.returncode == 130, err
     assert err.strip() == 'softfactor-train: interrupted before the first step'
     assert not (tmp_path / 'run').exists()
+
+# ---------------------------------------------------------------- several views per anchor (the dense loss)
+
+def test_dense_runs_resume_bit_identical(tmp_path):
+    cfg = TrainConfig(steps=12, ckpt_every=4, views_per_anchor=8, view_mix='paired', pair_weights='typed', **{**SMALL, 'batch_size': 8})
+    full = train(cfg, out=tmp_path / 'full', progress=False, evaluate=False)
+    train(cfg, out=tmp_path / 'part', progress=False, stop_at=5, evaluate=False)
+    part = train(None, out=tmp_path / 'part', resume=True, progress=False, evaluate=False)
+    assert weights_checksum(full.encoder) == weights_checksum(part.encoder)
+    assert full['loss'] == part['loss']
+
+@pytest.mark.parametrize('kw, message', [
+    (dict(views_per_anchor=3), 'views_per_anchor must be 2 (triplets) or an even number >= 4'),
+    (dict(views_per_anchor=6, view_mix='paired'), 'a multiple of 4'),
+    (dict(view_mix='shuffled'), 'view_mix must be one of random, paired'),
+    (dict(pair_weights='equal'), 'pair_weights must be one of uniform, typed'),
+])
+def test_dense_settings_are_checked(kw, message):
+    with pytest.raises(ValueError, match=__import__("re").escape(message)): TrainConfig(**kw)
+
+def test_old_configs_keep_their_meaning():
+    "A config saved before a field existed means what runs did then: triplets, uniform weights, its own views and precision."
+    old = dict(latent_dim=16, steps=10, batch_size=8, canvas=True, amp=False)
+    cfg = TrainConfig.from_dict(old)
+    assert (cfg.views, cfg.precision, cfg.views_per_anchor, cfg.pair_weights) == ('canvas', 'float32', 2, 'uniform')
