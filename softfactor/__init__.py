@@ -14,6 +14,8 @@ _API = {
                  'load_encoder', 'load_checkpoint', 'TrainingInterrupted', 'NonFiniteLossError'),
     'analysis': ('analyze', 'shift_grid', 'grid_svd', 'sign_asymmetry', 'shift_probes', 'mig', 'dci'),
     'oplas': ('vicreg_loss', 'FiLMR', 'run_mixing', 'run_stargate', 'MixingConfig', 'StargateConfig'),
+    'notes': ('NotesConfig', 'load_notes', 'note_features', 'linear_probe', 'FAMILY_PROGRAMS', 'SpecMAE'),
+    'multiview': ('MultiViewAE', 'RunConfig', 'SweepConfig', 'run_sweep', 'write_report', 'findings'),
     'pianoroll': ('PianoRollSource', 'Piece', 'load_corpus', 'load_midi_folder', 'load_pieces'),
 }
 _WHERE = {name: mod for mod, names in _API.items() for name in names}
