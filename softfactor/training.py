@@ -445,7 +445,7 @@ class GeometryCurve(Callback):
 # %% ../nbs/04_training.ipynb #85be0d22
 class TrainingInterrupted(KeyboardInterrupt):
     "A run stopped by Ctrl-C or SIGTERM; `history` holds the run so far (a checkpoint was written if `out` was given)."
-    def __init__(self, msg, signal=2, history=None):
+    def __init__(self, msg:str, signal:int=2, history:dict|None=None):
         super().__init__(msg); self.signal, self.history = signal, history
 
 class _Signals:
