@@ -67,7 +67,7 @@ def pick_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'c
     return dev
 
 # %% ../nbs/00_base.ipynb #0ea188a7
-def progress_bar(iterable=None, # what to iterate over (None: update the bar by hand)
+def progress_bar(iterable:typing.Iterable|None=None, # what to iterate over (None: update the bar by hand)
                  **kwargs,      # tqdm's own options: total, desc, disable, leave, initial, mininterval...
                 ):
     "A `tqdm.auto` bar, imported without its warning about a missing `ipywidgets`."
