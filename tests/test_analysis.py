@@ -45,7 +45,7 @@ def test_scores_reject_bad_input():
     F, dis, _, _ = _codes(n=100)
     with pytest.raises(ValueError, match='factors must have shape'): mig(dis, F[:50])
     with pytest.raises(ValueError, match='codes must be a 2-D array'): dci(dis[:, 0], F)
-    with pytest.raises(ValueError, match="model must be 'forest' or 'linear'"): dci(dis, F, model='lasso')
+    with pytest.raises(ValueError, match="model must be one of forest, gbt, linear; got 'lasso'"): dci(dis, F, model='lasso')
 
 # ---------------------------------------------------------------- the §6 report on known geometry
 
