@@ -52,11 +52,13 @@ def test_the_closed_form_pair_is_exact_and_the_metrics_say_so():
     x = x[DFTChroma(4, 5)(x.flatten(1)).norm(dim=1) > 0.5]       # patches whose ring has a radius
     exact = fifths_metrics(DFTChroma(4, 5), _rotation(math.pi / 6), x)
     assert exact['step_accuracy'] == [1.0] * 12
-    assert exact['closure_error'] < 1e-4 and exact['one_step_error'] < 1e-4
+    assert exact['closure_error'] < 1e-4
+    assert exact['one_step_error'] < 1e-4
     wrong = fifths_metrics(DFTChroma(4, 5), _rotation(-math.pi / 6), x)  # closes, but only k = 6 and 12 are right
     assert wrong['closure_error'] < 1e-4
     assert [k for k, a in enumerate(wrong['step_accuracy'], 1) if a > 0.5] == [6, 12]
-    assert len(exact['pca_rings']) == 6 and len(exact['pca_orbit']) == 13
+    assert len(exact['pca_rings']) == 6
+    assert len(exact['pca_orbit']) == 13
 
 def test_fifths_metrics_rejects_bad_patches():
     with pytest.raises(ValueError, match='x must be a'): fifths_metrics(DFTChroma(4, 5), _rotation(0.5), torch.zeros(3, 11, 4))
@@ -71,7 +73,8 @@ def test_chroma_patches_come_from_the_split_and_have_twelve_keys(chorales):
 
 def test_the_union_of_the_voice_stems_is_the_window_of_the_piece(chorales, voices):
     stems, mask = draw_stems(voices, 128, torch.Generator().manual_seed(0), 'eval')
-    assert stems.shape == (128, 4, 1, chorales.P, chorales.T) and bool((mask.sum(1) >= 2).all())
+    assert stems.shape == (128, 4, 1, chorales.P, chorales.T)
+    assert bool((mask.sum(1) >= 2).all())
     base = chorales.base(64, torch.Generator().manual_seed(2))
     base = base[torch.tensor([len(chorales.pieces[i].parts) == 4 for i in base[:, 0].tolist()])]
     zero = torch.zeros(len(base), 1, dtype=torch.long)
@@ -90,13 +93,15 @@ def test_rendered_voices_are_reproducible_and_the_mix_is_their_sum(chorales, voi
     r = NoteRenderer(NotesConfig())
     i, left = excerpt_pool(voices, 'eval')[0].tolist()
     stems = render_stems(r, chorales.pieces[i], left, ASSIGNMENTS['strings'], frames=16)
-    assert stems.shape == (4, 32000) and bool((stems.abs().amax(1) > 1e-3).all())
+    assert stems.shape == (4, 32000)
+    assert bool((stems.abs().amax(1) > 1e-3).all())                  # every voice sounds
     r.synth.noteon(0, 60, 100)                                       # something left sounding
     assert torch.equal(render_stems(r, chorales.pieces[i], left, ASSIGNMENTS['strings'], frames=16), stems)
     from softfactor.notes import logmel_features
     rel = lambda f: ((f[:4].sum(0) - f[4]).norm() / f[4].norm()).item()
     clips = torch.cat([stems, stems.sum(0, keepdim=True)])
-    assert rel(melpower_features(clips)) < 0.6 < 2 < rel(logmel_features(clips))  # power nearly adds up (cross terms aside), dB does not
+    assert rel(melpower_features(clips)) < 0.6                      # power nearly adds up (cross terms aside)...
+    assert rel(logmel_features(clips)) > 2                          # ...dB does not
     with pytest.raises(ValueError, match='program 128'): render_voice(r, 128, np.zeros((0, 3), np.int64), 4, 0.125)
 
 def test_configs_check_their_settings():
@@ -119,9 +124,11 @@ def test_fifths_end_to_end_with_the_installed_command(tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ['fifths.json', 'fifths_curves.png', 'fifths_rings.png']
     res = json.loads((out / 'fifths.json').read_text())
-    assert list(res['summary']) == ['expm', 'matrix'] and len(res['runs'][0]['metrics']['step_accuracy']) == 12
+    assert list(res['summary']) == ['expm', 'matrix']
+    assert len(res['runs'][0]['metrics']['step_accuracy']) == 12
     again = _run('fifths', '--out', str(out))                       # never replaced without --force
-    assert again.returncode == 2 and again.stderr.strip().endswith('fifths.json exists: pass --force to replace it')
+    assert again.returncode == 2
+    assert again.stderr.strip().endswith('fifths.json exists: pass --force to replace it')
     assert len(again.stderr.strip().splitlines()) == 1
 
 @pytest.mark.parametrize('args, message', [
@@ -132,10 +139,13 @@ def test_fifths_end_to_end_with_the_installed_command(tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
     r = _run(*args, '--out', str(tmp_path / 'x'))
-    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / 'x').exists()
 
 def test_the_module_stands_alone_in_a_fresh_process():
     code = "from softfactor import run_fifths, run_roll_stems, run_audio_stems, ChoraleVoices; import softfactor.oplas_music as m; print(m.main.__module__)"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=ENV)
-    assert r.returncode == 0 and r.stdout.strip() == 'softfactor.oplas_music', r.stderr
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == 'softfactor.oplas_music'
