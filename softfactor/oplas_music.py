@@ -347,8 +347,8 @@ class AudioStemsConfig:
     frames:int = 32             # 16th-note frames per excerpt (32: two bars of 4/4)
     frame_s:float = 0.125       # seconds per frame (0.125: 120 quarter notes a minute, a 4-second excerpt)
     hop:int = 4                 # excerpts start on every hop-th frame of a piece (4: every beat)
-    n_train:int = 1024          # training excerpts (from training pieces)
-    n_eval:int = 512            # held-out excerpts (from held-out pieces), scored in retrieval groups of `eval_batch`
+    n_train:int = 512           # training excerpts (from training pieces)
+    n_eval:int = 256            # held-out excerpts (from held-out pieces), scored in retrieval groups of `eval_batch`
     eval_batch:int = 256        # retrieval candidates per query
     soundfont:str|None = None   # SF2/SF3 SoundFont (None: TimGM6mb.sf2 from the pretty_midi wheel)
     velocity:int = 100          # MIDI velocity of every note
