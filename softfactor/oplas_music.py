@@ -91,7 +91,7 @@ def draw_stems(voices:ChoraleVoices,  # the voices of the source
     return torch.cat(stems)[:n], torch.cat(masks)[:n]
 
 # %% ../nbs/09_oplas_music.ipynb #a4ce1e05
-def chorale_encoder(path=None,            # a run directory or checkpoint to load; None: train a short run on the chorales
+def chorale_encoder(path:str|Path|None=None, # a run directory or checkpoint to load; None: train a short run on the chorales
                     steps:int=300,        # steps of the short run
                     batch_size:int=256,   # batch size of the short run
                     seed:int=0,           # seed of the short run
@@ -159,7 +159,7 @@ def _summary(runs, key_fn, keys=('cos', 'cos_centered', 'rel_error', 'top1', 'to
 
 def stem_latents(enc:nn.Module,          # frozen encoder
                  stems:torch.Tensor,     # (n, 4, 1, P, T) voice stems
-                 device=None,            # where the encoder runs
+                 device:str|torch.device|None=None, # where the encoder runs
                 ) -> tuple:              # stem latents (n, 4, D) and mix latents (n, D), on the CPU
     "Latents of every stem and of every mix (the union of the stems)."
     n, S = stems.shape[:2]
@@ -309,7 +309,7 @@ def stem_features(voices:ChoraleVoices,  # the voices of the chorales
                   frames:int=32,         # excerpt length in frames
                   frame_s:float=0.125,   # seconds per frame
                   notes_cfg:NotesConfig|None=None, # renderer settings: SoundFont, velocity, rates (default `NotesConfig()`)
-                  cache=None,            # cache root (default `softfactor.notes.cache_root()`)
+                  cache:str|Path|None=None, # cache root (default `softfactor.notes.cache_root()`)
                   batch:int=32,          # excerpts rendered per feature pass
                   progress:bool=False,   # show a progress bar
                  ) -> dict:              # kind -> (n, 5, D) float32: the features of the four stems and of the mix
