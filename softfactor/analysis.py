@@ -266,10 +266,10 @@ def umap_embed(X:np.ndarray,       # (N, D) points
                seed:int=0,         # random state
               ) -> np.ndarray:     # (N, n_components)
     "UMAP embedding of the rows of `X`."
-    import umap
     n_components, n_neighbors = check_int(n_components, 'n_components', lo=1), check_int(n_neighbors, 'n_neighbors', lo=2)
-    with warnings.catch_warnings():  # umap's optional progress bar warns about tqdm in notebooks, with a path of this machine
-        warnings.filterwarnings('ignore', module='tqdm'); warnings.filterwarnings('ignore', message='.*n_jobs value.*')
+    with warnings.catch_warnings():  # importing umap imports tqdm.auto, which warns in notebooks with a path of this machine
+        warnings.filterwarnings('ignore', message='IProgress not found'); warnings.filterwarnings('ignore', message='.*n_jobs value.*')
+        import umap
         return umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, random_state=check_int(seed, 'seed', lo=0),
                          n_jobs=1).fit_transform(np.asarray(X, dtype=np.float32))
 
