@@ -6,7 +6,7 @@ Docs: https://softfactor.github.io/softfactor/base.html.md"""
 
 # %% ../nbs/00_base.ipynb #71c09c3c
 from __future__ import annotations
-import argparse, dataclasses, json, numbers, os, re, sys, tempfile, types, typing
+import argparse, dataclasses, json, numbers, os, re, sys, tempfile, types, typing, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -15,7 +15,7 @@ from fastcore.docments import docments
 
 # %% auto #0
 __all__ = ['SPLITS', 'VIEW_MIXES', 'BAD_INPUT', 'check_int', 'check_float', 'check_bool', 'check_choice', 'pick_device',
-           'atomic_write', 'write_json', 'output_dir', 'Triplets', 'Views', 'device_of', 'draw_shifts',
+           'progress_bar', 'atomic_write', 'write_json', 'output_dir', 'Triplets', 'Views', 'device_of', 'draw_shifts',
            'draw_view_shifts', 'identical_views', 'Source', 'MarkdownText', 'md_table', 'Option', 'field_comments',
            'config_options', 'function_options', 'option_flag', 'make_parser', 'Command', 'settings_options',
            'cli_message', 'run_command']
@@ -65,6 +65,16 @@ def pick_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'c
     if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("device 'cuda' was asked for but CUDA is not available")
     if dev.type == 'mps' and not torch.backends.mps.is_available(): raise ValueError("device 'mps' was asked for but MPS is not available")
     return dev
+
+# %% ../nbs/00_base.ipynb #0ea188a7
+def progress_bar(iterable:typing.Iterable|None=None, # what to iterate over (None: update the bar by hand)
+                 **kwargs,      # tqdm's own options: total, desc, disable, leave, initial, mininterval...
+                ):
+    "A `tqdm.auto` bar, imported without its warning about a missing `ipywidgets`."
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='IProgress not found')
+        from tqdm.auto import tqdm
+        return tqdm(iterable, **kwargs)
 
 # %% ../nbs/00_base.ipynb #bc0ed7d6
 def atomic_write(path,  # the file to write

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from .base import check_int, check_float, atomic_write, write_json, Command, run_command
+from .base import check_int, check_float, atomic_write, write_json, Command, run_command, progress_bar
 from .oplas import vicreg_loss
 from .notes import (NotesConfig, load_notes, note_features, linear_probe, FAMILIES, FEATURES, MAEConfig,
                               LogmelConfig, check_soundfont)
@@ -218,10 +218,9 @@ def _rec_loss(out, x1, x2): return (F.mse_loss(out['rec1'], x1) + F.mse_loss(out
 
 def _fit(model, loss_fn, data, common, cfg, g, progress):
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    from tqdm.auto import tqdm
     history = []
     model.train()
-    for step in tqdm(range(cfg.steps), desc=cfg.key, disable=not progress, leave=False):
+    for step in progress_bar(range(cfg.steps), desc=cfg.key, disable=not progress, leave=False):
         i1, i2 = draw_pairs(data, common, cfg.batch_size, g)
         loss = loss_fn(data.x_train[i1], data.x_train[i2], step)
         if not torch.isfinite(loss): raise FloatingPointError(f"{cfg.key}: non-finite loss at step {step}")
@@ -439,8 +438,7 @@ def run_sweep(out,                        # sweep directory: sweep.json (setting
     trained = {_recon_key(r): r for r in done.values() if _recon_key(r) and not r.get('same_as')}
     todo = [c for c in plan if c.key not in done]
     if todo and data is None: data = load_sweep_data(cfg, cache, progress)
-    from tqdm.auto import tqdm
-    for c in tqdm(todo, desc=f'sweep {i}/{n}', disable=not progress):
+    for c in progress_bar(todo, desc=f'sweep {i}/{n}', disable=not progress):
         rk = _recon_key(c)
         if rk in trained:  # the same model was trained already: copy its numbers
             row = dict(trained[rk], **run_one_identity(c), same_as=trained[rk]['key'], cpu_s=0.)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .base import check_int, check_float, atomic_write, write_json
+from .base import check_int, check_float, atomic_write, write_json, progress_bar
 
 # %% auto #0
 __all__ = ['FAMILY_PROGRAMS', 'FAMILIES', 'GM_FAMILY', 'PROGRAMS', 'RENDER_FORMAT', 'AISFX_RATE', 'AISFX_SCALE', 'FEATURES',
@@ -269,9 +269,8 @@ def load_notes(cfg:NotesConfig|None=None, # what to render (default `NotesConfig
     directory.mkdir(parents=True, exist_ok=True)
     settings = directory / 'settings.json'
     if not settings.exists(): write_json(dict(asdict(cfg), soundfont=str(cfg.soundfont_path)), settings)
-    from tqdm.auto import tqdm
     renderer, t0, cols, dropped = None, time.process_time(), [], {}
-    for p in tqdm(cfg.all_programs, desc='notes', disable=not progress):
+    for p in progress_bar(cfg.all_programs, desc='notes', disable=not progress):
         f = directory / f'program_{p:03d}.npz'
         data = load_checked(f)
         if data is None:
@@ -498,10 +497,9 @@ def pretrain_mae(notes:NoteSet,              # notes; only the training (not hel
         model.mean.fill_(spec.mean().item()); model.std.fill_(spec.std().item()); spec = (spec - model.mean) / model.std
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
-    from tqdm.auto import tqdm
     history = []
     model.train()
-    for _ in tqdm(range(cfg.steps), desc='mae', disable=not progress):
+    for _ in progress_bar(range(cfg.steps), desc='mae', disable=not progress):
         batch = spec[torch.randint(0, len(spec), (cfg.batch_size,), generator=g)]
         loss = model.loss(batch, g)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step(); history.append(loss.item())
@@ -566,9 +564,8 @@ def note_features(notes:NoteSet,                       # the notes
                           for i in range(0, len(notes), batch_size)])
     fn, settings = _extractor(kind, notes, logmel_cfg, mae_cfg, progress)
     directory = notes.directory / f"features_{kind}_{_hash(settings)}"; directory.mkdir(exist_ok=True)
-    from tqdm.auto import tqdm
     out = [None] * len(notes)
-    for p in tqdm(np.unique(notes.program), desc=kind, disable=not progress):
+    for p in progress_bar(np.unique(notes.program), desc=kind, disable=not progress):
         rows = np.flatnonzero(notes.program == p)
         f = directory / f'program_{p:03d}.npz'
         data = load_checked(f)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import matplotlib.pyplot as plt
-from .base import check_int, check_float, check_bool, check_choice, pick_device, Command, run_command, SPLITS
+from .base import check_int, check_float, check_bool, check_choice, pick_device, Command, run_command, SPLITS, progress_bar
 from .encoder import embed
 from .training import TrainConfig, train, load_encoder, load_checkpoint
 from .oplas import (OPERATORS, OPLAS_COMMANDS, FiLMR, MatrixOperator, MixingConfig, mlp, make_operator, fit_vicreg,
@@ -321,9 +321,8 @@ def stem_features(voices:ChoraleVoices,  # the voices of the chorales
     todo = [k for k in kinds if k not in out]
     if todo:
         renderer, fns = NoteRenderer(notes_cfg), {k: audio_features(k, notes_cfg.sample_rate) for k in todo}
-        from tqdm.auto import tqdm
         parts = {k: [] for k in todo}
-        for b in tqdm(range(0, len(rows), batch), desc='render', disable=not progress):
+        for b in progress_bar(range(0, len(rows), batch), desc='render', disable=not progress):
             audio = []
             for i, left in rows[b:b + batch].tolist():
                 stems = render_stems(renderer, voices.source.pieces[i], left, programs, frames, frame_s)  # (4, samples)

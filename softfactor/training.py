@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 import matplotlib.pyplot as plt
 from torch.nn.parallel import DistributedDataParallel
-from .base import (check_int, check_float, check_bool, check_choice, pick_device, atomic_write, write_json,
+from .base import (check_int, check_float, check_bool, check_choice, pick_device, atomic_write, write_json, progress_bar,
                              output_dir, Source, Views, VIEW_MIXES, Command, run_command)
 from .blobs import BlobSource, BLOB_VIEWS
 from .encoder import ENCODERS, ToyEncoder, make_encoder
@@ -336,8 +336,7 @@ class ProgressBar(Callback):
     "A tqdm bar on process 0, with the running mean of the loss."
     order = 20
     def before_fit(self, L):
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=L.cfg.steps, initial=L.done, disable=not L.progress or L.rank != 0, desc='train', mininterval=1.)
+        self.bar = progress_bar(total=L.cfg.steps, initial=L.done, disable=not L.progress or L.rank != 0, desc='train', mininterval=1.)
     def after_step(self, L):
         self.bar.update(1)
         if _due(L, L.cfg.log_every):
