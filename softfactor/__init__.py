@@ -17,6 +17,8 @@ _API = {
     'notes': ('NotesConfig', 'load_notes', 'note_features', 'linear_probe', 'FAMILY_PROGRAMS', 'SpecMAE'),
     'multiview': ('MultiViewAE', 'RunConfig', 'SweepConfig', 'run_sweep', 'write_report', 'findings'),
     'pianoroll': ('PianoRollSource', 'Piece', 'load_corpus', 'load_midi_folder', 'load_pieces'),
+    'oplas_music': ('ChoraleVoices', 'RollStemsConfig', 'run_roll_stems', 'AudioStemsConfig', 'run_audio_stems',
+                    'FifthsConfig', 'run_fifths', 'fifths_metrics', 'transpose_fifths'),
 }
 _WHERE = {name: mod for mod, names in _API.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -22,9 +22,10 @@ from .training import TrainConfig, train, load_encoder
 # %% auto #0
 __all__ = ['ROTATION_METHODS', 'OPERATORS', 'MIX_MODES', 'OPLAS_COMMANDS', 'vicreg_loss', 'plane_basis', 'plane_rotation_expm',
            'givens_frame', 'plane_rotation_givens', 'FiLMR', 'mlp', 'MatrixOperator', 'make_operator', 'StargateConfig',
-           'stargate_metrics', 'train_stargate', 'run_stargate', 'plot_stargate_curves', 'plot_stargate_rings',
-           'make_mixes', 'additivity_report', 'get_encoder', 'MixingConfig', 'mixing_latents', 'Standardize',
-           'train_projector', 'run_mixing', 'plot_mixing', 'mixing_cli', 'stargate_cli', 'main']
+           'stargate_metrics', 'fit_vicreg', 'train_stargate', 'run_stargate', 'plot_stargate_curves',
+           'plot_stargate_rings', 'make_mixes', 'additivity_report', 'get_encoder', 'MixingConfig', 'mixing_latents',
+           'Standardize', 'train_projector', 'run_mixing', 'plot_mixing', 'run_experiment', 'mixing_cli',
+           'stargate_cli', 'main']
 
 # %% ../nbs/06_oplas.ipynb #1ce04894
 def _check_branch_pair(z1, z2):
@@ -292,7 +293,12 @@ def _check_cfg(cfg, cls):
 def _stargate_draw(Y, idx, noise, g):
     return Y[idx] + noise * torch.randn(len(idx), Y.shape[1], generator=g)  # (B, in_dim)
 
-def _fit_vicreg(params, pair, steps, lr, log_every):
+def fit_vicreg(params,        # the parameters to train
+               pair,          # () -> (z1, z2): a fresh batch of the two branches, drawn at every step
+               steps:int,     # optimizer steps
+               lr:float,      # Adam learning rate
+               log_every:int, # steps between recorded losses
+              ) -> dict:      # history: step, loss, invariance, variance, covariance
     "Adam on `vicreg_loss(*pair())` for `steps` steps; the loss and its parts every `log_every` steps (and at the end)."
     opt = torch.optim.Adam(params, lr=lr)
     hist = dict(step=[], loss=[], invariance=[], variance=[], covariance=[])
@@ -323,7 +329,7 @@ def train_stargate(kind:str,                  # operator: 'givens', 'expm', 'mat
         x, x_next = _stargate_draw(Y, i, cfg.noise, g), _stargate_draw(Y, (i + 1) % cfg.n_states, cfg.noise, g)
         return T(h(x.to(dev))), h(x_next.to(dev))
     t0 = time.perf_counter()
-    hist = _fit_vicreg([*h.parameters(), *T.parameters()], pair, cfg.steps, cfg.lr, cfg.log_every)
+    hist = fit_vicreg([*h.parameters(), *T.parameters()], pair, cfg.steps, cfg.lr, cfg.log_every)
     train_time = time.perf_counter() - t0
     ge = torch.Generator().manual_seed(1_000_003 + seed)
     labels = torch.arange(cfg.n_states).repeat_interleave(cfg.n_eval)
@@ -554,7 +560,7 @@ def train_projector(stem_z:torch.Tensor, # (n, S, D) training stem latents
     def pair():  # a batch of mixes, as (Σ h(e(stem)), h(e(mix))); indices drawn on the CPU, so every device sees the same batches
         idx = torch.randint(0, len(mix_z), (cfg.batch_size,), generator=g)
         return _sum_stems(h, stem_z[idx].to(dev), mask[idx].to(dev)), h(mix_z[idx].to(dev))
-    hist = _fit_vicreg(h.parameters(), pair, cfg.steps, cfg.lr, cfg.log_every)
+    hist = fit_vicreg(h.parameters(), pair, cfg.steps, cfg.lr, cfg.log_every)
     return h.eval(), hist
 
 def run_mixing(enc:nn.Module,               # frozen encoder (see `get_encoder`)
@@ -617,7 +623,15 @@ def plot_mixing(res:dict, # result of `run_mixing`
 def _save_fig(fig, path):
     fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)
 
-def _experiment(name, out, force, threads, run, figures, quiet, lines):
+def run_experiment(name:str,      # the experiment's name: the result goes to `out/name.json`
+                   out,           # directory for the JSON and the figures (created if needed, checked before any work)
+                   force:bool,    # replace a result already in `out`
+                   threads:int,   # torch CPU threads (0: leave torch's choice)
+                   run,           # () -> JSON-ready result dict
+                   figures,       # [(file name, result -> matplotlib figure)]
+                   quiet:bool,    # print nothing
+                   lines,         # result -> [summary lines] printed at the end
+                  ) -> dict:      # the result, with wall_time_s, threads and torch added
     "Shared frame of the experiment commands: refuse to overwrite, check --out first, run, save figures and JSON."
     result_file = Path(out) / f'{name}.json'
     if result_file.exists() and not force: raise FileExistsError(f"{result_file} exists: pass force=True to replace it")
@@ -649,7 +663,7 @@ def mixing_cli(out:str='oplas_runs',   # directory for mixing.json and mixing.pn
         enc, info = get_encoder(path, steps=encoder_steps)
         return {**run_mixing(enc, cfg, progress=not quiet), 'encoder': info}
     lines = lambda res: [f"{k}: top-1 {s['raw']['top1']:.3f} raw -> {s['projected']['top1']:.3f} projected" for k, s in res['summary'].items()]
-    return _experiment('mixing', out, force, threads, run, [('mixing.png', plot_mixing)], quiet, lines)
+    return run_experiment('mixing', out, force, threads, run, [('mixing.png', plot_mixing)], quiet, lines)
 
 def stargate_cli(out:str='oplas_runs', # directory for stargate.json and its figures (created if needed)
                  threads:int=1,        # torch CPU threads (0: torch's own choice)
@@ -659,7 +673,7 @@ def stargate_cli(out:str='oplas_runs', # directory for stargate.json and its fig
     "Stargate: which operator T learns to move every state of a cycle one step on?"
     cfg = StargateConfig(**(given or {}))
     lines = lambda res: [f"{k}: mean k-step accuracy {s['mean_accuracy']:.3f}, closure error {s['closure_error']:.3f}" for k, s in res['summary'].items()]
-    return _experiment('stargate', out, force, threads, lambda: run_stargate(cfg, progress=not quiet),
+    return run_experiment('stargate', out, force, threads, lambda: run_stargate(cfg, progress=not quiet),
                        [('stargate_curves.png', plot_stargate_curves), ('stargate_rings.png', plot_stargate_rings)], quiet, lines)
 
 OPLAS_COMMANDS = {'mixing': Command(mixing_cli, (MixingConfig,), mixing_cli.__doc__),
