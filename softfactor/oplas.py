@@ -24,8 +24,8 @@ __all__ = ['ROTATION_METHODS', 'OPERATORS', 'MIX_MODES', 'OPLAS_COMMANDS', 'vicr
            'givens_frame', 'plane_rotation_givens', 'FiLMR', 'mlp', 'MatrixOperator', 'make_operator', 'StargateConfig',
            'stargate_metrics', 'fit_vicreg', 'train_stargate', 'run_stargate', 'plot_stargate_curves',
            'plot_stargate_rings', 'make_mixes', 'additivity_report', 'get_encoder', 'MixingConfig', 'mixing_latents',
-           'Standardize', 'train_projector', 'run_mixing', 'plot_mixing', 'run_experiment', 'mixing_cli',
-           'stargate_cli', 'main']
+           'Standardize', 'train_projector', 'run_mixing', 'plot_mixing', 'run_experiment', 'frozen_encoder_path',
+           'retrieval_lines', 'mixing_cli', 'stargate_cli', 'main']
 
 # %% ../nbs/06_oplas.ipynb #1ce04894
 def _check_branch_pair(z1, z2):
@@ -647,6 +647,18 @@ def run_experiment(name:str,      # the experiment's name: the result goes to `o
         print(f"wrote {result_file} ({res['wall_time_s']:.0f}s)")
     return res
 
+def frozen_encoder_path(encoder:str|None, # the `--encoder` given (None: not given)
+                        default_run:str,    # the run to use when none is given and it holds a checkpoint
+                       ) -> str|Path|None:  # a path to load, or None (train a short run)
+    "Which frozen encoder a command loads: the one given (it must exist), else `default_run` if trained, else None."
+    if encoder is not None and not Path(encoder).exists(): raise FileNotFoundError(f"encoder: {encoder} does not exist")
+    if encoder is not None: return encoder
+    return Path(default_run) if (Path(default_run) / 'checkpoint.pt').exists() else None
+
+def retrieval_lines(res:dict) -> list: # a result whose `summary` holds raw and projected reports per key
+    "One line per summary key, top-1 retrieval raw -> projected: what the mixing-style commands print."
+    return [f"{k}: top-1 {s['raw']['top1']:.3f} raw -> {s['projected']['top1']:.3f} projected" for k, s in res['summary'].items()]
+
 def mixing_cli(out:str='oplas_runs',   # directory for mixing.json and mixing.png (created if needed)
                encoder:str=None,       # run directory or checkpoint of the frozen encoder (default: runs/default if it exists, else a short run)
                encoder_steps:int=300,  # steps of the short encoder run when there is none to load
@@ -656,14 +668,11 @@ def mixing_cli(out:str='oplas_runs',   # directory for mixing.json and mixing.pn
                given:dict=None):       # the MixingConfig options given
     "Mixing: does a VICReg projector make the sum of projected stems match the projected mix?"
     cfg = MixingConfig(**(given or {}))
-    if encoder is not None and not Path(encoder).exists(): raise FileNotFoundError(f"encoder: {encoder} does not exist")
-    default_run = Path('runs/default')
-    path = encoder if encoder is not None else default_run if (default_run / 'checkpoint.pt').exists() else None
+    path = frozen_encoder_path(encoder, 'runs/default')
     def run():
         enc, info = get_encoder(path, steps=encoder_steps)
         return {**run_mixing(enc, cfg, progress=not quiet), 'encoder': info}
-    lines = lambda res: [f"{k}: top-1 {s['raw']['top1']:.3f} raw -> {s['projected']['top1']:.3f} projected" for k, s in res['summary'].items()]
-    return run_experiment('mixing', out, force, threads, run, [('mixing.png', plot_mixing)], quiet, lines)
+    return run_experiment('mixing', out, force, threads, run, [('mixing.png', plot_mixing)], quiet, retrieval_lines)
 
 def stargate_cli(out:str='oplas_runs', # directory for stargate.json and its figures (created if needed)
                  threads:int=1,        # torch CPU threads (0: torch's own choice)

@@ -17,7 +17,8 @@ from .base import check_int, check_float, check_bool, check_choice, pick_device,
 from .encoder import embed
 from .training import TrainConfig, train, load_encoder, load_checkpoint
 from .oplas import (OPERATORS, OPLAS_COMMANDS, FiLMR, MatrixOperator, MixingConfig, mlp, make_operator, fit_vicreg,
-                              train_projector, additivity_report, plot_mixing, plot_stargate_curves, run_experiment)
+                              train_projector, additivity_report, plot_mixing, plot_stargate_curves, run_experiment,
+                              frozen_encoder_path, retrieval_lines)
 from .notes import (NotesConfig, NoteRenderer, LogmelConfig, AisfxEncoder, render_key, to_sample_rate, logmel_features,
                               mel_filterbank, cache_root, save_checked, load_checked)
 from .pianoroll import PianoRollSource, N_PITCHES, source_from_config
@@ -673,15 +674,12 @@ def roll_stems_cli(out:str='oplas_runs',     # directory for roll_stems.json and
                    given:dict=None):         # the RollStemsConfig options given
     "Piano-roll stems: does a VICReg projector make the chorale voices' latents add up to their union's?"
     cfg = RollStemsConfig(**(given or {}))
-    if encoder is not None and not Path(encoder).exists(): raise FileNotFoundError(f"encoder: {encoder} does not exist")
+    path = frozen_encoder_path(encoder, 'runs/chorales')
     encoder_steps = check_int(encoder_steps, 'encoder_steps', lo=1)
-    default_run = Path('runs/chorales')
-    path = encoder if encoder is not None else default_run if (default_run / 'checkpoint.pt').exists() else None
     def run():
         enc, info = chorale_encoder(path, steps=encoder_steps)
         return {**run_roll_stems(enc, ChoraleVoices(encoder_source(info)), cfg, progress=not quiet), 'encoder': info}
-    lines = lambda res: [f"{k}: top-1 {s['raw']['top1']:.3f} raw -> {s['projected']['top1']:.3f} projected" for k, s in res['summary'].items()]
-    return run_experiment('roll_stems', out, force, threads, run, [('roll_stems.png', plot_mixing)], quiet, lines)
+    return run_experiment('roll_stems', out, force, threads, run, [('roll_stems.png', plot_mixing)], quiet, retrieval_lines)
 
 def audio_stems_cli(out:str='oplas_runs', # directory for audio_stems.json and audio_stems.png (created if needed)
                     threads:int=1,        # torch CPU threads (0: torch's own choice)
@@ -691,9 +689,8 @@ def audio_stems_cli(out:str='oplas_runs', # directory for audio_stems.json and a
     "Audio stems: which frozen audio features add up over the rendered voices, and how much does a projector add?"
     cfg = AudioStemsConfig(**(given or {}))
     if 'aisfx' in cfg.features: AisfxEncoder()  # fail now, with how to install it, rather than after the rendering
-    lines = lambda res: [f"{k}: top-1 {s['raw']['top1']:.3f} raw -> {s['projected']['top1']:.3f} projected" for k, s in res['summary'].items()]
     return run_experiment('audio_stems', out, force, threads, lambda: run_audio_stems(ChoraleVoices(_chorales()), cfg, progress=not quiet),
-                          [('audio_stems.png', plot_audio_stems)], quiet, lines)
+                          [('audio_stems.png', plot_audio_stems)], quiet, retrieval_lines)
 
 def fifths_cli(out:str='oplas_runs', # directory for fifths.json and its figures (created if needed)
                threads:int=1,        # torch CPU threads (0: torch's own choice)
