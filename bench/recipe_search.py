@@ -10,10 +10,10 @@ held-out blobs, mean of three evaluation seeds). The rows of `nbs/data/recipe_se
 and are the search table of `nbs/04_training.ipynb`.
 """
 import argparse, json, time
-from softfactor.training import TrainConfig, train
+from softfactor.training import TrainConfig, train, GeometryCurve
 from softfactor.protocol import evaluate_encoder
 
-KEYS = ('same_sign_cos', 'opp_sign_cos', 'cross_abs_cos', 'angle_pitch_deg', 'angle_time_deg')
+KEYS = GeometryCurve.KEYS  # the protocol's five headline numbers
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
