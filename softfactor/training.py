@@ -6,7 +6,7 @@ Docs: https://softfactor.github.io/softfactor/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #e8544272
 from __future__ import annotations
-import hashlib, json, math, os, signal, threading, time, warnings
+import gc, hashlib, json, math, os, signal, threading, time, warnings
 from contextlib import ExitStack
 # CPU threads that wait for each other sleep instead of spinning: on a machine shared with other jobs a
 # spinning thread steals the core its partner needs (we measured steps 3-8x slower). It only takes effect if
@@ -186,7 +186,11 @@ def _setup_distributed(device):
     if device.type == 'cuda':
         device = torch.device('cuda', local % torch.cuda.device_count()); torch.cuda.set_device(device)
     created = not dist.is_initialized()
-    if created: dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+    if created:
+        # torch._dynamo (imported by the optimizer and by DDP) keeps a process group that exists when it is first
+        # imported alive for good; imported first, it lets `destroy_process_group` free the group and join its threads
+        import torch._dynamo
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     return device, dist.get_rank(), dist.get_world_size(), created
 
 # %% ../nbs/04_training.ipynb #24b75e44
@@ -558,6 +562,7 @@ def train(cfg:TrainConfig|None=None, # the run's settings (default `TrainConfig(
     callbacks = list(callbacks)
     if not all(isinstance(c, Callback) for c in callbacks): raise TypeError("callbacks must be softfactor.training.Callback instances")
     threads = torch.get_num_threads()
+    L = None
     with _Signals() as signals:
         device, rank, world, created = _setup_distributed(pick_device((cfg or TrainConfig()).device if cfg is not None or not resume else None))
         try:
@@ -580,7 +585,9 @@ def train(cfg:TrainConfig|None=None, # the run's settings (default `TrainConfig(
                 fit(L)
         finally:
             torch.set_num_threads(threads)
-            if created: dist.destroy_process_group()
+            if created:  # DDP holds the group: let it go first, so that destroying the group joins gloo's threads
+                if L is not None: L.net = None
+                gc.collect(); dist.destroy_process_group()
     L.model.eval(); L.hist.encoder = L.model
     if isinstance(L.stopped, StopTraining) and L.stopped.args and L.stopped.args[0] in (signal.SIGINT, signal.SIGTERM):
         where = f"checkpoint written to {out}; continue with resume=True" if out is not None else "no run directory, nothing saved"

@@ -32,3 +32,23 @@ def test_two_processes_stay_in_sync(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     hist = json.loads((out / 'history.json').read_text())
     assert hist['step'][-1] == 7 and hist['rank_checksums'][0] == hist['rank_checksums'][1]
+
+WORKER = """
+import os, sys, json
+from softfactor.training import train, TrainConfig
+train(TrainConfig(steps=3, batch_size=64, device='cpu', ckpt_every=2), progress=False, evaluate=False)
+names = [open(f'/proc/self/task/{t}/comm').read().strip() for t in os.listdir('/proc/self/task')]
+open(os.path.join(sys.argv[1], os.environ['RANK'] + '.json'), 'w').write(json.dumps(names))
+"""
+
+@pytest.mark.skipif(shutil.which('torchrun') is None or not os.path.isdir('/proc/self/task'), reason='needs torchrun and /proc')
+def test_train_releases_the_process_group(tmp_path):
+    # a gloo thread alive after `train` can release a collective's buffers while Python shuts down, which aborts the
+    # process ("terminate called without an active exception"): `train` must leave none behind
+    script = tmp_path / 'worker.py'; script.write_text(WORKER)
+    cmd = ['torchrun', '--nproc_per_node=2', '--master_addr=127.0.0.1', f'--master_port={_free_port()}', str(script), str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    for rank in '01':
+        threads = json.loads((tmp_path / f'{rank}.json').read_text())
+        assert [t for t in threads if 'gloo' in t] == [], threads
