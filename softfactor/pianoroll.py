@@ -644,6 +644,8 @@ def source_from_config(cfg, # a `softfactor.training.TrainConfig` (its `data`, `
     "The piano-roll source a training config names: a corpus or a MIDI folder, `sz` pitches x `frames` windows, shifts up to `max_shift`."
     return PianoRollSource(cfg.data, patch=(cfg.sz, cfg.frames or cfg.sz), max_shift=cfg.max_shift)
 
+source_from_config.recipe = dict(steps=2000)  # what `softfactor-train --data chorales|essen|oneills|FOLDER` starts from
+
 # %% ../nbs/08_pianoroll.ipynb #f9179d68
 TABLE_ROWS = (  # (label, path in `softfactor.analysis.analyze`'s result)
     ('same-sign mean cos', 'cosine.same_sign_cos'), ('opposite-sign mean cos', 'cosine.opp_sign_cos'),

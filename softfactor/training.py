@@ -28,10 +28,10 @@ from .protocol import evaluate_encoder, meets_targets
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'PRECISIONS', 'SOURCES', 'SOURCE_GROUP', 'CKPT_FORMAT', 'RUN_FILES', 'TrainConfig', 'published_config',
-           'lr_factor', 'source_names', 'make_source', 'make_model', 'bf16_fast', 'Bf16Convs', 'use_bf16',
-           'save_checkpoint', 'load_checkpoint', 'StopTraining', 'Callback', 'Learner', 'fit', 'draw_batch',
-           'batch_loss', 'NonFiniteLossError', 'History', 'NonFiniteStop', 'Recorder', 'ProgressBar', 'WandbLogger',
-           'Checkpointer', 'Interrupt', 'weights_checksum', 'RankChecksum', 'Evaluator', 'GeometryCurve',
+           'lr_factor', 'source_names', 'make_source', 'source_recipe', 'recipe_config', 'make_model', 'bf16_fast',
+           'Bf16Convs', 'use_bf16', 'save_checkpoint', 'load_checkpoint', 'StopTraining', 'Callback', 'Learner', 'fit',
+           'draw_batch', 'batch_loss', 'NonFiniteLossError', 'History', 'NonFiniteStop', 'Recorder', 'ProgressBar',
+           'WandbLogger', 'Checkpointer', 'Interrupt', 'weights_checksum', 'RankChecksum', 'Evaluator', 'GeometryCurve',
            'TrainingInterrupted', 'train', 'plot_history', 'write_report', 'metrics_line', 'load_encoder', 'train_cli',
            'main']
 
@@ -46,7 +46,7 @@ class TrainConfig:
     views:str = 'zero'          # blobs: 'zero' (zero-fill shifts), 'canvas' (windows of a larger canvas) or 'margin' (blobs clear of the border)
     encoder:str = 'toy'         # encoder architecture: 'toy' (the published one) or 'wide' (for larger patches)
     latent_dim:int = 16         # size of the latent vector
-    steps:int = 6000            # optimizer steps
+    steps:int = 6000            # optimizer steps (when not given, the source's recipe may set them: 2,000 for piano rolls)
     batch_size:int = 512        # anchors per step, summed over all processes
     views_per_anchor:int = 2    # labelled views of each anchor: 2 is the published triplet loss; an even k >= 4 is the dense loss over every pair
     view_mix:str = 'random'     # with k >= 4 views: 'random' signs and sizes, or 'paired' (± pairs of one size per axis)
@@ -139,8 +139,7 @@ def _source_factory(name):
 
 def make_source(cfg:TrainConfig) -> Source:
     "The source `cfg.data` names: a key of `SOURCES` or a `softfactor.sources` entry point, or a directory (the `'folder'` entry)."
-    factory = _source_factory(cfg.data)
-    if factory is None and Path(cfg.data).is_dir(): factory = _source_factory('folder')
+    factory = _factory_for(cfg.data)
     if factory is None:
         names = ', '.join(n for n in source_names() if n != 'folder')
         folder = ' or a folder of MIDI files' if 'folder' in source_names() else ''
@@ -149,6 +148,21 @@ def make_source(cfg:TrainConfig) -> Source:
     source = factory(cfg)
     if not isinstance(source, Source): raise TypeError(f"the source {cfg.data!r} built a {type(source).__name__}, not a Source")
     return source
+
+def _factory_for(data):
+    factory = _source_factory(data)
+    return factory if factory is not None or not Path(data).is_dir() else _source_factory('folder')
+
+def source_recipe(data:str) -> dict:
+    "The `TrainConfig` fields the source `data` names suggests for itself (its factory's `recipe`; {} if none)."
+    if not isinstance(data, str) or not data: raise TypeError(f"data must be a non-empty string, got {data!r}")
+    return dict(getattr(_factory_for(data), 'recipe', None) or {})
+
+def recipe_config(data:str='blobs', # a source name or a folder of MIDI files
+                  **kwargs,         # other `TrainConfig` fields, over the recipe
+                 ) -> TrainConfig:
+    "The config `softfactor-train --data DATA` trains with: the defaults, the source's recipe over them, then `kwargs`."
+    return TrainConfig(**{**source_recipe(data), **kwargs, 'data': data})
 
 def make_model(cfg:TrainConfig, source:Source) -> torch.nn.Module:
     "A new encoder of the architecture `cfg.encoder`, for the source's channels, with `cfg.latent_dim` outputs."
@@ -665,7 +679,7 @@ def train_cli(out:str='runs/default', # run directory (created; must be new or e
               given:dict=None):  # the TrainConfig options given on the command line
     "Train an encoder; write checkpoint.pt, config.json, history.json, metrics.json and loss.png into --out."
     given, saved = given or {}, _saved_config(out)
-    cfg = replace(saved, **given) if resume and saved is not None else TrainConfig(**given)
+    cfg = replace(saved, **given) if resume and saved is not None else recipe_config(**given)
     metrics_file = Path(out) / 'metrics.json'
     if not (resume or force) and saved == cfg and metrics_file.is_file():  # the README's command, run a second time
         print(f"{out} already holds this finished run (pass --force to train it again): {metrics_line(json.loads(metrics_file.read_text()))}")
