@@ -32,8 +32,8 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'SOURCES', 'SOURCE_GROUP', 'CKPT_FORMAT', 
            'Bf16Convs', 'use_bf16', 'save_checkpoint', 'load_checkpoint', 'StopTraining', 'Callback', 'Learner', 'fit',
            'draw_batch', 'batch_loss', 'NonFiniteLossError', 'History', 'NonFiniteStop', 'Recorder', 'ProgressBar',
            'WandbLogger', 'Checkpointer', 'Interrupt', 'weights_checksum', 'RankChecksum', 'Evaluator', 'GeometryCurve',
-           'TrainingInterrupted', 'train', 'plot_history', 'write_report', 'metrics_line', 'load_encoder', 'train_cli',
-           'main']
+           'TrainingInterrupted', 'train', 'plot_history', 'write_report', 'metrics_line', 'load_encoder',
+           'finished_run', 'train_cli', 'main']
 
 # %% ../nbs/04_training.ipynb #37627a07
 SCHEDULES = ('cosine', 'linear', 'constant')
@@ -672,6 +672,12 @@ def _saved_config(out):
     try: return TrainConfig.from_dict(load_checkpoint(out)['config'])
     except (FileNotFoundError, ValueError): return None
 
+def finished_run(out:str|Path, # a run directory
+                 cfg:TrainConfig, # the settings the run should have
+                ) -> bool:
+    "Whether `out` holds a finished run (its metrics.json written) trained with exactly `cfg`."
+    return (Path(out) / 'metrics.json').is_file() and _saved_config(out) == cfg
+
 def train_cli(out:str='runs/default', # run directory (created; must be new or empty unless --resume or --force)
               resume:bool=False, # continue the run in --out from its checkpoint (options not given keep their saved values)
               force:bool=False,  # replace the run already in --out
@@ -681,7 +687,7 @@ def train_cli(out:str='runs/default', # run directory (created; must be new or e
     given, saved = given or {}, _saved_config(out)
     cfg = replace(saved, **given) if resume and saved is not None else recipe_config(**given)
     metrics_file = Path(out) / 'metrics.json'
-    if not (resume or force) and saved == cfg and metrics_file.is_file():  # the README's command, run a second time
+    if not (resume or force) and finished_run(out, cfg):  # the README's command, run a second time
         print(f"{out} already holds this finished run (pass --force to train it again): {metrics_line(json.loads(metrics_file.read_text()))}")
         return
     train(cfg, out=out, resume=resume, force=force, progress=not quiet)
