@@ -669,6 +669,7 @@ def mixing_cli(out:str='oplas_runs',   # directory for mixing.json and mixing.pn
     "Mixing: does a VICReg projector make the sum of projected stems match the projected mix?"
     cfg = MixingConfig(**(given or {}))
     path = frozen_encoder_path(encoder, 'runs/default')
+    encoder_steps = check_int(encoder_steps, 'encoder_steps', lo=1)
     def run():
         enc, info = get_encoder(path, steps=encoder_steps)
         return {**run_mixing(enc, cfg, progress=not quiet), 'encoder': info}

@@ -156,7 +156,10 @@ def _factory_for(data):
 def source_recipe(data:str) -> dict:
     "The `TrainConfig` fields the source `data` names suggests for itself (its factory's `recipe`; {} if none)."
     if not isinstance(data, str) or not data: raise TypeError(f"data must be a non-empty string, got {data!r}")
-    return dict(getattr(_factory_for(data), 'recipe', None) or {})
+    recipe = dict(getattr(_factory_for(data), 'recipe', None) or {})
+    unknown = sorted(set(recipe) - ({f.name for f in fields(TrainConfig)} - {'data'}))
+    if unknown: raise ValueError(f"data: the recipe of the source {data!r} sets {', '.join(unknown)}, which a recipe cannot set")
+    return recipe
 
 def recipe_config(data:str='blobs', # a source name or a folder of MIDI files
                   **kwargs,         # other `TrainConfig` fields, over the recipe

@@ -141,6 +141,7 @@ def test_cli_end_to_end(tmp_path):
     (('stargate', '--operators', 'rotor'), '--operators must be a non-empty selection'),
     (('mixing', '--modes', 'avg'), '--modes must be a non-empty selection'),
     (('mixing', '--encoder', 'no/such/run'), 'does not exist'),
+    (('mixing', '--encoder-steps', '0'), '--encoder-steps must be >= 1'),
     (('mixing', '--device', 'tpu'), '--device must be cuda, mps or cpu'),
     ((), 'the following arguments are required: COMMAND'),
 ])
