@@ -3,6 +3,12 @@
 
     python bench/train_speed.py [--reps 7] [--compile] [--search]
     python bench/train_speed.py --contention [--reps 7]
+    python bench/train_speed.py --limit [--reps 7]
+
+`--limit` measures how near the machine's limit a step runs: the step's floating-point work (torch's flop
+counter, forward + backward), the float32 throughput of a large matrix product and of the encoder's largest
+convolution alone (forward + backward, at the step's number of images), all timed in the same run, and each
+recipe's share of those peaks; then a `torch.profiler` table of where a default step's time goes.
 
 Every candidate takes one optimizer step in turn, round after round, so that a machine shared with other
 jobs slows them all alike; each per-step time is the median over rounds. Candidates:
@@ -18,15 +24,15 @@ one after the other: alone; beside a one-core busy loop (another process spinnin
 training run (`softfactor-train` with the same recipe, in another process). It prints each step time and its
 ratio to the same candidate's time alone. A fair share of a 2-core machine between two equal jobs is 2x.
 """
-import argparse, os, statistics, subprocess, sys, tempfile, threading, time
+import argparse, contextlib, os, statistics, subprocess, sys, tempfile, threading, time
 from dataclasses import replace
 from softfactor.training import TrainConfig, published_config, bf16_fast, use_bf16, Bf16Convs, batch_loss, draw_batch  # first: it sets OMP_WAIT_POLICY before torch loads
 import torch
 from torch.utils.data import DataLoader
 from softfactor.blobs import BlobShiftDataset, BlobSource
-from softfactor.encoder import ToyEncoder
+from softfactor.encoder import ToyEncoder, layer_costs
 
-def make_step(cfg, per_sample=False, compile=False, bf16=None):
+def make_step(cfg, per_sample=False, compile=False, bf16=None, marks=False):
     "One optimizer step of `cfg`'s recipe, exactly as `train` takes it (the source's batch, `batch_loss`, Adam)."
     torch.manual_seed(0)
     enc = ToyEncoder(cfg.latent_dim)
@@ -37,10 +43,12 @@ def make_step(cfg, per_sample=False, compile=False, bf16=None):
     opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr)
     g, source = torch.Generator().manual_seed(0), BlobSource(cfg.sz, cfg.max_shift, cfg.n_blobs, cfg.views)
     batches = iter(DataLoader(BlobShiftDataset(10**9), batch_size=cfg.batch_size)) if per_sample else None
+    mark = torch.profiler.record_function if marks else (lambda name: contextlib.nullcontext())
     def step():
-        batch = next(batches) if per_sample else draw_batch(source, cfg, cfg.batch_size, g, 'cpu')
-        loss, _ = batch_loss(net, cfg, batch, 0)
-        opt.zero_grad(); loss.backward(); opt.step()
+        with mark('data'): batch = next(batches) if per_sample else draw_batch(source, cfg, cfg.batch_size, g, 'cpu')
+        with mark('forward + loss'): loss, _ = batch_loss(net, cfg, batch, 0)
+        with mark('backward'): opt.zero_grad(); loss.backward()
+        with mark('optimizer'): opt.step()
     return step
 
 def time_rounds(cands, reps):
@@ -127,13 +135,95 @@ def contention(args):
     print(f"default ({d}): beside a busy loop {res[conds[1]][d] / res['alone'][d]:.2f}x (target <= 2.5x), "
           f"beside a second training {res[conds[2]][d] / res['alone'][d]:.2f}x (target <= 4x)")
 
+def _median_time(fn, reps):
+    fn(); fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+def step_flops(step):
+    "Floating-point operations of one call of `step` (matrix products and convolutions, forward + backward)."
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc: step()
+    return fc.get_total_flops()
+
+def gemm_peak(reps, n=2048):
+    "Float32 FLOP/s of an n x n matrix product."
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / _median_time(lambda: a @ b, reps)
+
+def largest_conv_peak(cfg, reps):
+    "FLOP/s of the encoder's largest convolution alone, forward + backward, at a step's number of images."
+    enc = ToyEncoder(cfg.latent_dim)
+    rows = layer_costs(enc, cfg.sz)
+    convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    i = max(range(len(convs)), key=lambda j: rows[j]['macs'])
+    conv, images = convs[i], cfg.batch_size * (cfg.views_per_anchor + 1)
+    h = cfg.sz
+    for c in convs[:i]: h = (h + 2 - 3) // c.stride[0] + 1
+    x = torch.randn(images, conv.in_channels, h, h, requires_grad=True)
+    if cfg.channels_last: conv, x = conv.to(memory_format=torch.channels_last), x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    def fwd_bwd():
+        conv.zero_grad(); x.grad = None; conv(x).sum().backward()
+    return step_flops(fwd_bwd) / _median_time(fwd_bwd, reps), f"conv {i + 1} ({conv.in_channels}->{conv.out_channels}, {h}x{h} in, {images} images)"
+
+_CATEGORIES = (('convolution', ('conv',)), ('matrix products', ('mm', 'addmm', 'bmm', 'linear', 'matmul')),
+               ('activation (GELU)', ('gelu',)), ('optimizer', ('adam', '_foreach', 'lerp', 'sqrt', 'addcdiv', 'addcmul')),
+               ('copies and layout', ('copy', 'contiguous', 'clone', 'to', 'empty', 'cat', 'stack', 'roll', 'index', 'gather', 'scatter', 'pad', 'narrow', 'slice', 'select', 'view', 'reshape', 'permute', 'transpose', 'expand')),
+               ('reductions and norms', ('sum', 'mean', 'norm', 'max', 'min', 'cumsum', 'sort')))
+
+def _category(name):
+    n = name.lower().replace('aten::', '')
+    for cat, keys in _CATEGORIES:
+        if any(k in n for k in keys): return cat
+    return 'other elementwise ops'
+
+def profile_step(step, reps):
+    "Where a step's time goes: by phase (data, forward + loss, backward, optimizer) and by kind of operator."
+    from torch.profiler import profile, ProfilerActivity
+    step(); step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(reps): step()
+    events = prof.key_averages()
+    phases = {e.key: e.cpu_time_total for e in events if e.key in ('data', 'forward + loss', 'backward', 'optimizer')}
+    cats = {}
+    for e in events:
+        if e.key in phases or e.key.startswith('ProfilerStep'): continue
+        cats[_category(e.key)] = cats.get(_category(e.key), 0) + e.self_cpu_time_total
+    return phases, cats
+
+def limit(args):
+    pub, ours = published_config(), TrainConfig()
+    threads = torch.get_num_threads()
+    steps = {'published (batched data)': (pub, make_step(pub, bf16=False)), 'ours (default)': (ours, make_step(ours, bf16=False))}
+    flops = {k: step_flops(s) for k, (_, s) in steps.items()}
+    med = time_rounds({k: (c, s, threads) for k, (c, s) in steps.items()}, args.reps)
+    gemm = gemm_peak(args.reps)
+    conv, conv_name = largest_conv_peak(ours, args.reps)
+    print(f"torch {torch.__version__}, {threads} threads, float32, median of {args.reps} rounds")
+    print(f"peaks measured in this run: {gemm / 1e9:.0f} GFLOP/s (2048^2 matrix product), "
+          f"{conv / 1e9:.0f} GFLOP/s ({conv_name}, forward + backward); convolution / GEMM = {conv / gemm:.2f}")
+    print(f"{'recipe':28} {'GFLOP/step':>10} {'ms/step':>8} {'GFLOP/s':>8} {'of GEMM':>8} {'of conv':>8}")
+    for k in steps:
+        rate = flops[k] / med[k]
+        print(f"{k:28} {flops[k] / 1e9:>10.2f} {1000 * med[k]:>8.1f} {rate / 1e9:>8.1f} {rate / gemm:>8.0%} {rate / conv:>8.0%}")
+    phases, cats = profile_step(make_step(ours, bf16=False, marks=True), max(2, args.reps // 2))
+    total = sum(phases.values())
+    print("where a default step's time goes (torch.profiler, share of the step):")
+    print("  by phase:    " + ", ".join(f"{k} {v / total:.0%}" for k, v in phases.items()))
+    tot_ops = sum(cats.values())
+    print("  by operator: " + ", ".join(f"{k} {v / tot_ops:.0%}" for k, v in sorted(cats.items(), key=lambda kv: -kv[1])))
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--reps', type=int, default=7, help='rounds (each candidate takes one step per round)')
     p.add_argument('--compile', action='store_true', help='also time our recipe under torch.compile')
     p.add_argument('--search', action='store_true', help='also time the steps of the recipe search (triplets, 6, 8 and 12 views per anchor)')
     p.add_argument('--contention', action='store_true', help='time the default step alone, beside a busy loop and beside a second training')
+    p.add_argument('--limit', action='store_true', help="the step's FLOPs, the machine's matrix-product and convolution peaks, the step's share of them, and a profile")
     args = p.parse_args()
+    if args.limit: return limit(args)
     contention(args) if args.contention else speed(args)
 
 if __name__ == '__main__': main()
