@@ -15,21 +15,23 @@ import torch.nn as nn
 import matplotlib.pyplot as plt
 from .base import check_int, check_float, check_bool, check_choice, pick_device, Command, run_command, SPLITS, progress_bar
 from .encoder import embed
-from .training import TrainConfig, train, load_encoder, load_checkpoint
+from .training import TrainConfig, train, load_encoder, load_checkpoint, make_model
 from .oplas import (OPERATORS, OPLAS_COMMANDS, FiLMR, MatrixOperator, MixingConfig, mlp, make_operator, fit_vicreg,
                               train_projector, additivity_report, plot_mixing, plot_stargate_curves, run_experiment,
                               frozen_encoder_path, retrieval_lines)
-from .notes import (NotesConfig, NoteRenderer, LogmelConfig, AisfxEncoder, render_key, to_sample_rate, logmel_features,
+from .notes import (NotesConfig, NoteRenderer, LogmelConfig, AisfxEncoder, render_key, to_sample_rate, logmel_features, log_mel,
                               mel_filterbank, cache_root, save_checked, load_checked)
 from .pianoroll import PianoRollSource, N_PITCHES, source_from_config
 
 # %% auto #0
-__all__ = ['VOICES', 'ASSIGNMENTS', 'AUDIO_FEATURES', 'OPLAS_MUSIC_COMMANDS', 'voice_parts', 'ChoraleVoices', 'draw_stems',
-           'chorale_encoder', 'encoder_source', 'RollStemsConfig', 'stem_latents', 'run_roll_stems', 'excerpt_notes',
-           'render_voice', 'excerpt_pool', 'render_stems', 'melpower_features', 'audio_features', 'stem_features',
-           'AudioStemsConfig', 'draw_excerpts', 'run_audio_stems', 'plot_audio_stems', 'chroma_rolls',
-           'transpose_fifths', 'draw_chroma', 'fifths_metrics', 'DFTChroma', 'FifthsConfig', 'train_fifths',
-           'run_fifths', 'plot_fifths_rings', 'roll_stems_cli', 'audio_stems_cli', 'fifths_cli', 'main']
+__all__ = ['VOICES', 'ASSIGNMENTS', 'AUDIO_FEATURES', 'FIFTHS_STEPS', 'OPLAS_MUSIC_COMMANDS', 'voice_parts', 'ChoraleVoices',
+           'draw_stems', 'chorale_encoder', 'encoder_source', 'untrained_encoder', 'FlatRolls', 'RollStemsConfig',
+           'stem_latents', 'run_roll_stems', 'excerpt_notes', 'render_voice', 'excerpt_pool', 'render_stems',
+           'melpower_features', 'logmel_mean_features', 'audio_features', 'stem_features', 'AudioStemsConfig',
+           'draw_excerpts', 'run_audio_stems', 'plot_audio_stems', 'chroma_rolls', 'transpose_fifths', 'shuffle_rows',
+           'draw_chroma', 'fifths_metrics', 'DFTChroma', 'FifthsConfig', 'train_fifths', 'fifths_patches',
+           'fifths_summary', 'run_fifths', 'plot_fifths_rings', 'roll_stems_cli', 'audio_stems_cli', 'fifths_cli',
+           'main']
 
 # %% ../nbs/09_oplas_music.ipynb #30bc74f2
 VOICES = ('Soprano', 'Alto', 'Tenor', 'Bass')
@@ -115,6 +117,19 @@ def encoder_source(info:dict, # `chorale_encoder`'s info: its `config` is the en
     "The chorales cut as the encoder saw them (its window size and shifts) with the same held-out pieces."
     cfg = TrainConfig.from_dict(info['config'])
     return source_from_config(replace(cfg, data='chorales'))
+
+def untrained_encoder(info:dict,  # `chorale_encoder`'s info: the architecture is its config's
+                      seed:int=0, # seed of the random initialisation
+                      source:PianoRollSource|None=None, # the chorales (default: `encoder_source(info)`; only their channels are used)
+                     ) -> nn.Module: # the same architecture, randomly initialised, never trained, frozen
+    "The control of the frozen encoder: its architecture with a random initialisation and no training."
+    cfg, seed = TrainConfig.from_dict(info['config']), check_int(seed, 'seed', lo=0)
+    torch.manual_seed(seed)
+    return make_model(cfg, source or encoder_source(info)).eval().requires_grad_(False)
+
+class FlatRolls(nn.Module):
+    "The control without an encoder: a window's piano roll itself, flattened, (n, 1, P, T) -> (n, P·T)."
+    def forward(self, x): return x.flatten(1).float()
 
 # %% ../nbs/09_oplas_music.ipynb #71158a4b
 @dataclass
@@ -283,14 +298,24 @@ def melpower_features(audio:torch.Tensor,             # (B, T) waveforms
     mel = spec.transpose(1, 2) @ mel_filterbank(cfg.n_fft, sample_rate, cfg.n_mels, cfg.fmin, cfg.fmax)  # (B, frames, n_mels)
     return torch.cat([c.mean(1) for c in mel.tensor_split(cfg.segments, dim=1)], 1)
 
-AUDIO_FEATURES = ('logmel', 'melpower', 'aisfx')
+def logmel_mean_features(audio:torch.Tensor,             # (B, T) waveforms
+                         cfg:LogmelConfig=LogmelConfig(),  # the spectrogram and the segments (as for log-mel)
+                         sample_rate:int=16000,            # Hz
+                        ) -> torch.Tensor:                 # (B, segments * n_mels): mean log-mel in each time segment
+    "Log-mel averaged over `cfg.segments` equal time segments, without the standard deviation: log-mel less one of its parts."
+    if audio.ndim != 2: raise ValueError(f"audio must have shape (B, T), got {tuple(audio.shape)}")
+    spec = log_mel(audio, sample_rate, cfg.n_fft, cfg.hop, cfg.n_mels, cfg.fmin, cfg.fmax)              # (B, frames, n_mels) in dB
+    return torch.cat([c.mean(1) for c in spec.tensor_split(cfg.segments, dim=1)], 1)
 
-def audio_features(kind:str,              # 'logmel', 'melpower' or 'aisfx'
+AUDIO_FEATURES = ('logmel', 'logmel_mean', 'melpower', 'aisfx')
+
+def audio_features(kind:str,              # one of `AUDIO_FEATURES`
                    sample_rate:int=16000, # Hz
                   ):                      # (B, T) audio -> (B, D) features
     "A frozen feature function by name."
     check_choice(kind, 'features', AUDIO_FEATURES)
     if kind == 'logmel': return lambda a: logmel_features(a, LogmelConfig(), sample_rate)
+    if kind == 'logmel_mean': return lambda a: logmel_mean_features(a, LogmelConfig(), sample_rate)
     if kind == 'melpower': return lambda a: melpower_features(a, LogmelConfig(), sample_rate)
     model = AisfxEncoder()
     return lambda a: model(a, sample_rate)
@@ -459,12 +484,21 @@ def chroma_rolls(source:PianoRollSource, # the pieces
     return torch.stack([rolls[c::12].amax(0) for c in range(12)]).float()
 
 def transpose_fifths(x:torch.Tensor, # (..., 12, T) chroma patches
-                     k=1,            # fifths up (an int, or a tensor of one per patch, shape x.shape[:-2])
-                    ) -> torch.Tensor: # (..., 12, T): pitch class c moved to c + 7k (mod 12)
-    "Transpose chroma patches by k fifths: a cyclic shift of the pitch-class rows by 7k."
-    if not isinstance(k, torch.Tensor): return x.roll(7 * int(k), dims=-2)
-    rows = (torch.arange(12, device=x.device) - 7 * k[..., None]) % 12  # (..., 12): the source row of each row
+                     k=1,            # steps up (an int, or a tensor of one per patch, shape x.shape[:-2])
+                     semitones:int=7, # semitones a step (7: a fifth; 1: a semitone)
+                    ) -> torch.Tensor: # (..., 12, T): pitch class c moved to c + semitones·k (mod 12)
+    "Transpose chroma patches by k fifths (or k steps of `semitones`): a cyclic shift of the pitch-class rows by 7k."
+    if not isinstance(k, torch.Tensor): return x.roll(semitones * int(k), dims=-2)
+    rows = (torch.arange(12, device=x.device) - semitones * k[..., None]) % 12  # (..., 12): the source row of each row
     return torch.gather(x, -2, rows[..., None].expand(*rows.shape, x.shape[-1]))
+
+def shuffle_rows(x:torch.Tensor,  # (n, 12, T) chroma patches
+                 generator:torch.Generator|None=None, # random generator (CPU)
+                ) -> torch.Tensor: # (n, 12, T): each patch's twelve rows in a fresh random order
+    "The control step: every patch's pitch classes put in a random order of its own, a map no operator can learn."
+    if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] != 12: raise ValueError("x must be a (n, 12, T) tensor of chroma patches")
+    perm = torch.argsort(torch.rand(len(x), 12, generator=generator), 1).to(x.device)  # (n, 12)
+    return torch.gather(x, 1, perm[..., None].expand(-1, -1, x.shape[-1]))
 
 def draw_chroma(source:PianoRollSource, # the pieces and their split
                 chroma:torch.Tensor,    # (12, frames) from `chroma_rolls(source)`
@@ -499,11 +533,12 @@ def fifths_metrics(h:nn.Module,      # projector: (B, 12 * T) flattened patches 
                    x:torch.Tensor,   # (n, 12, T) held-out chroma patches
                    pool:int=64,      # patches whose 12 keys each make one pool of candidates for the pooled retrieval
                    n_show:int=6,     # patches whose rings are kept for the picture
+                   semitones:int=7,  # semitones a step: the keys are x up k steps (7: fifths, 1: semitones)
                   ) -> dict:         # k-step retrievals for k = 1..12, closure and one-step errors, PCA of a few rings
     "Does Tᵏ move h(x) k fifths? Retrieval among x's own 12 keys and among the keys of `pool` patches, and the closure of T¹²."
     if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] != 12: raise ValueError("x must be a (n, 12, T) tensor of chroma patches")
     n, pool = len(x), check_int(pool, 'pool', lo=1)
-    keys = torch.stack([transpose_fifths(x, j) for j in range(12)], 1)                  # (n, 12, 12, T): x up j fifths
+    keys = torch.stack([transpose_fifths(x, j, semitones) for j in range(12)], 1)       # (n, 12, 12, T): x up j steps
     Z = h(keys.flatten(2))                                                               # (n, 12, d)
     radius = (Z - Z.mean(1, keepdim=True)).norm(dim=-1).mean(1)                          # (n,): each patch's ring
     key, step_acc, pooled_acc, Zk = torch.arange(12), [], [], Z
@@ -540,6 +575,8 @@ class DFTChroma(nn.Module):
     def forward(self, x): return x @ self.weight                                            # (B, 12 * frames) -> (B, 2)
 
 # %% ../nbs/09_oplas_music.ipynb #88e10ff8
+FIFTHS_STEPS = {'fifth': 7, 'semitone': 1, 'shuffled': 7}  # semitones a step ('shuffled' is measured against fifths)
+
 @dataclass
 class FifthsConfig:
     "Settings of the circle-of-fifths experiment (see `run_fifths`)."
@@ -555,6 +592,7 @@ class FifthsConfig:
     operators:tuple = OPERATORS # operators compared: 'givens', 'expm' (FiLMR), 'matrix', 'mlp'
     seeds:tuple = (0, 1, 2)    # one run per operator and seed: h's and T's initialisation and the batches
     theta_init:float|None = None # FiLMR's initial angle in radians (None: FiLMR's default, small and random)
+    step:str = 'fifth'         # what T must learn: 'fifth' (rows shifted by 7), 'semitone' (by 1), 'shuffled' (rows in a random order: the control)
     data_seed:int = 0          # seed of the draw of patches
     log_every:int = 10         # steps between recorded losses
     device:str = 'cpu'         # where h and T train
@@ -571,6 +609,7 @@ class FifthsConfig:
             raise ValueError(f"operators must be a non-empty selection of {OPERATORS}, got {self.operators}")
         if not self.seeds: raise ValueError("seeds must not be empty")
         if self.theta_init is not None: self.theta_init = check_float(self.theta_init, 'theta_init')
+        self.step = check_choice(self.step, 'step', tuple(FIFTHS_STEPS))
 
 # %% ../nbs/09_oplas_music.ipynb #c57b8bd1
 def train_fifths(kind:str,             # operator: 'givens', 'expm', 'matrix' or 'mlp'
@@ -579,7 +618,7 @@ def train_fifths(kind:str,             # operator: 'givens', 'expm', 'matrix' or
                  cfg:FifthsConfig|None=None, # settings (default `FifthsConfig()`)
                  seed:int=0,           # seed of the initialisation and the batches
                 ) -> dict:             # metrics, history, time_s, and the trained `h` and `T`
-    "Train h and T with VICReg so that T(h(x)) ≈ h(x up a fifth); measure them on held-out patches."
+    "Train h and T with VICReg so that T(h(x)) ≈ h(x up a step: `cfg.step`); measure them on held-out patches."
     cfg = cfg or FifthsConfig()
     if not isinstance(cfg, FifthsConfig): raise TypeError(f"cfg must be a FifthsConfig, got {type(cfg).__name__}")
     seed, dev = check_int(seed, 'seed', lo=0), pick_device(cfg.device)
@@ -587,20 +626,50 @@ def train_fifths(kind:str,             # operator: 'givens', 'expm', 'matrix' or
     torch.manual_seed(seed)
     h = mlp(12 * x_train.shape[-1], cfg.hidden, cfg.latent_dim).to(dev)
     T = make_operator(kind, cfg.latent_dim, cfg.hidden, cfg.theta_init).to(dev)
-    def pair():  # a batch of patches in random keys, as (T(h(x)), h(x up a fifth)); drawn on the CPU
+    theta0 = T.theta.item() if isinstance(T, FiLMR) else None
+    semitones = FIFTHS_STEPS[cfg.step]
+    def pair():  # a batch of patches in random keys, as (T(h(x)), h(x up a step)); drawn on the CPU
         x = x_train[torch.randint(0, len(x_train), (cfg.batch_size,), generator=g)]
-        x = transpose_fifths(x, torch.randint(0, 12, (cfg.batch_size,), generator=g)).to(dev)
-        return T(h(x.flatten(1))), h(transpose_fifths(x, 1).flatten(1))
+        x = transpose_fifths(x, torch.randint(0, 12, (cfg.batch_size,), generator=g), semitones)
+        y = shuffle_rows(x, g) if cfg.step == 'shuffled' else transpose_fifths(x, 1, semitones)
+        return T(h(x.to(dev).flatten(1))), h(y.to(dev).flatten(1))
     t0 = time.perf_counter()
     hist = fit_vicreg([*h.parameters(), *T.parameters()], pair, cfg.steps, cfg.lr, cfg.log_every)
     train_time = time.perf_counter() - t0
     h.eval(); T.eval()
-    metrics = fifths_metrics(h, T, x_eval.to(dev))
-    if isinstance(T, FiLMR): metrics['theta_steps'] = T.theta.item() * 12 / (2 * math.pi)  # in units of 30°
+    metrics = fifths_metrics(h, T, x_eval.to(dev), semitones=semitones)
+    if isinstance(T, FiLMR):  # learned and initial angle, in units of 30°
+        metrics['theta_steps'], metrics['theta_init_steps'] = T.theta.item() * 12 / (2 * math.pi), theta0 * 12 / (2 * math.pi)
     if isinstance(T, MatrixOperator):  # eigenvalues as (modulus, angle in units of 30°), largest modulus first
         ev = sorted(torch.linalg.eigvals(T.weight.detach().cpu()).tolist(), key=lambda e: -abs(e))
         metrics['eigenvalues'] = [[abs(e), math.atan2(e.imag, e.real) * 12 / (2 * math.pi)] for e in ev]
-    return dict(operator=kind, seed=seed, metrics=metrics, history=hist, time_s=train_time, h=h, T=T)
+    return dict(operator=kind, seed=seed, step=cfg.step, metrics=metrics, history=hist, time_s=train_time, h=h, T=T)
+
+def fifths_patches(source:PianoRollSource, # the chorales and their split
+                   cfg:FifthsConfig,       # `frames`, `min_cells`, `n_train`, `n_eval` and `data_seed`
+                  ) -> tuple:              # (training patches (n_train, 12, frames), held-out patches (n_eval, 12, frames))
+    "The patches of the fifths experiment: drawn once per `data_seed`, shared by every operator, seed and step."
+    chroma = chroma_rolls(source)
+    return tuple(draw_chroma(source, chroma, n, split, torch.Generator().manual_seed(2 * cfg.data_seed + (split == 'eval')),
+                             cfg.frames, cfg.min_cells)[0] for split, n in (('train', cfg.n_train), ('eval', cfg.n_eval)))
+
+def fifths_summary(runs:list, # run dicts of `train_fifths` (or rows read back from JSON)
+                  ) -> dict:  # per operator: mean and sd over seeds of each measure, angles, runs with every k right
+    "Mean ± sd over seeds of each operator's measures, in the order the operators first appear."
+    summary = {}
+    for kind in dict.fromkeys(r['operator'] for r in runs):
+        ms = [r['metrics'] for r in runs if r['operator'] == kind]
+        s = {}
+        for key in ('mean_accuracy', 'mean_pooled_accuracy', 'closure_error', 'one_step_error'):
+            vals = [m[key] for m in ms]
+            s[key], s[key + '_std'] = float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.
+        s['step_accuracy'] = [float(np.mean([m['step_accuracy'][k] for m in ms])) for k in range(12)]
+        s['pooled_accuracy'] = [float(np.mean([m['pooled_accuracy'][k] for m in ms])) for k in range(12)]
+        s['runs_all_steps_right'] = sum(min(m['step_accuracy']) >= 0.99 for m in ms)
+        s['n_runs'] = len(ms)
+        if 'theta_steps' in ms[0]: s['theta_steps'], s['theta_init_steps'] = [m['theta_steps'] for m in ms], [m['theta_init_steps'] for m in ms]
+        summary[kind] = s
+    return summary
 
 def run_fifths(source:PianoRollSource,     # the chorales and their split
                cfg:FifthsConfig|None=None, # settings (default `FifthsConfig()`)
@@ -611,9 +680,7 @@ def run_fifths(source:PianoRollSource,     # the chorales and their split
     cfg = cfg or FifthsConfig()
     if not isinstance(cfg, FifthsConfig): raise TypeError(f"cfg must be a FifthsConfig, got {type(cfg).__name__}")
     t0, runs, models = time.perf_counter(), [], {}
-    chroma = chroma_rolls(source)
-    x_train, _ = draw_chroma(source, chroma, cfg.n_train, 'train', torch.Generator().manual_seed(2 * cfg.data_seed), cfg.frames, cfg.min_cells)
-    x_eval, _ = draw_chroma(source, chroma, cfg.n_eval, 'eval', torch.Generator().manual_seed(2 * cfg.data_seed + 1), cfg.frames, cfg.min_cells)
+    x_train, x_eval = fifths_patches(source, cfg)
     for kind in cfg.operators:
         for seed in cfg.seeds:
             r = train_fifths(kind, x_train, x_eval, cfg, seed)
@@ -622,18 +689,7 @@ def run_fifths(source:PianoRollSource,     # the chorales and their split
             m = r['metrics']
             if progress: print(f"{kind:>6} seed {seed}: mean k-step acc {m['mean_accuracy']:.3f}, closure {m['closure_error']:.3f}"
                                + (f", θ = {m['theta_steps']:.2f} × 30°" if 'theta_steps' in m else '') + f", {r['time_s']:.1f}s", flush=True)
-    summary = {}
-    for kind in cfg.operators:
-        ms = [r['metrics'] for r in runs if r['operator'] == kind]
-        s = {}
-        for key in ('mean_accuracy', 'mean_pooled_accuracy', 'closure_error', 'one_step_error'):
-            vals = [m[key] for m in ms]
-            s[key], s[key + '_std'] = float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.
-        s['step_accuracy'] = [float(np.mean([m['step_accuracy'][k] for m in ms])) for k in range(12)]
-        s['pooled_accuracy'] = [float(np.mean([m['pooled_accuracy'][k] for m in ms])) for k in range(12)]
-        s['runs_all_steps_right'] = sum(min(m['step_accuracy']) >= 0.99 for m in ms)
-        if 'theta_steps' in ms[0]: s['theta_steps'] = [m['theta_steps'] for m in ms]
-        summary[kind] = s
+    summary = fifths_summary(runs)
     res = dict(config=asdict(cfg) | {'n_states': 12}, runs=runs, summary=summary, n_train=len(x_train), n_eval=len(x_eval),
                time_s=time.perf_counter() - t0)
     if keep_models: res['models'] = models

@@ -7,7 +7,12 @@ from softfactor.oplas import FiLMR
 from softfactor.pianoroll import Piece, PianoRollSource
 from softfactor.oplas_music import (VOICES, ChoraleVoices, draw_stems, excerpt_notes, excerpt_pool, render_voice, render_stems,
                                     melpower_features, transpose_fifths, chroma_rolls, draw_chroma, fifths_metrics, DFTChroma,
-                                    FifthsConfig, RollStemsConfig, AudioStemsConfig, ASSIGNMENTS)
+                                    FifthsConfig, RollStemsConfig, AudioStemsConfig, ASSIGNMENTS, shuffle_rows, logmel_mean_features,
+                                    FlatRolls, untrained_encoder, FIFTHS_STEPS, train_fifths)
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1] / 'nbs' / 'data'
+NOTEBOOK = Path(__file__).resolve().parents[1] / 'nbs' / '09_oplas_music.ipynb'
 
 torch.set_num_threads(1)
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
@@ -149,3 +154,78 @@ def test_the_module_stands_alone_in_a_fresh_process():
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=ENV)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == 'softfactor.oplas_music'
+
+def test_a_semitone_step_is_a_shift_by_one_and_its_closed_form_turns_30_degrees():
+    x = (torch.rand(200, 12, 4, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    assert torch.equal(transpose_fifths(x, 5, semitones=1), x.roll(5, dims=-2))
+    assert torch.equal(transpose_fifths(x, torch.full((200,), 5), semitones=1), x.roll(5, dims=-2))
+    x = x[DFTChroma(4, 1)(x.flatten(1)).norm(dim=1) > 0.5]
+    exact = fifths_metrics(DFTChroma(4, 1), _rotation(-math.pi / 6), x, semitones=1)  # order 1 turns -30° a semitone
+    assert exact['step_accuracy'] == [1.0] * 12
+    assert exact['closure_error'] < 1e-4
+
+def test_shuffled_rows_are_a_permutation_of_each_patch_and_not_a_transposition():
+    x = torch.rand(64, 12, 3, generator=torch.Generator().manual_seed(0))
+    y = shuffle_rows(x, torch.Generator().manual_seed(1))
+    assert torch.equal(y.sort(1).values, x.sort(1).values)           # the same rows...
+    shifts = torch.stack([(transpose_fifths(x, k, 1) == y).flatten(1).all(1) for k in range(12)], 1)
+    assert not bool(shifts.any(1).all())                              # ...not in a cyclic order
+    assert not torch.equal(shuffle_rows(x, torch.Generator().manual_seed(1)), shuffle_rows(x, torch.Generator().manual_seed(2)))
+    with pytest.raises(ValueError, match='x must be a'): shuffle_rows(torch.zeros(3, 11, 4))
+
+def test_fifths_config_names_a_bad_step():
+    assert set(FIFTHS_STEPS) == {'fifth', 'semitone', 'shuffled'}
+    with pytest.raises(ValueError, match='step must be one of'): FifthsConfig(step='tritone')
+
+def test_train_fifths_records_the_step_and_filmr_start_angle():
+    x = (torch.rand(300, 12, 4, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    r = train_fifths('givens', x[:200], x[200:], FifthsConfig(steps=3, n_train=200, n_eval=100, step='semitone', theta_init=0.2), 0)
+    assert r['step'] == 'semitone'
+    assert abs(r['metrics']['theta_init_steps'] - 0.2 * 12 / (2 * math.pi)) < 1e-6
+
+def test_logmel_mean_is_logmel_without_its_std():
+    from softfactor.notes import logmel_features
+    audio = torch.randn(3, 16000, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(logmel_mean_features(audio), logmel_features(audio)[:, :256], atol=1e-4)
+    with pytest.raises(ValueError, match='audio must have shape'): logmel_mean_features(audio[0])
+
+def test_roll_controls_flatten_the_rolls_and_rebuild_the_architecture_untrained():
+    from dataclasses import asdict
+    from softfactor.training import TrainConfig
+    x = torch.rand(5, 1, 16, 16)
+    assert torch.equal(FlatRolls()(x), x.flatten(1))
+    src = PianoRollSource('chorales', max_pieces=4)
+    info = dict(source='untrained', config=asdict(TrainConfig(data='chorales', device='cpu')))
+    a, b, c = untrained_encoder(info, 0, src), untrained_encoder(info, 0, src), untrained_encoder(info, 1, src)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))    # the seed fixes the weights
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+    assert a(x).shape == (5, 16)
+    with pytest.raises(ValueError, match='seed must be >= 0'): untrained_encoder(info, -1, src)
+
+def _rows(name): return [json.loads(l) for l in (DATA / name).read_text().splitlines() if l.strip()]
+
+def test_the_committed_fifths_rows_hold_every_run_and_the_shuffled_control_is_at_chance():
+    rows = _rows('oplas_music_fifths.jsonl')
+    runs = {(r['step'], r['operator'], r['seed']) for r in rows}
+    assert len(runs) == len(rows)                                       # no run twice
+    assert {(o, s) for st, o, s in runs if st == 'fifth'} == {(o, s) for o in ('givens', 'expm', 'matrix', 'mlp') for s in range(5)}
+    assert {(o, s) for st, o, s in runs if st == 'shuffled'} == {(o, s) for o in ('givens', 'matrix') for s in range(3)}
+    shuffled = [r['metrics']['mean_accuracy'] for r in rows if r['step'] == 'shuffled']
+    assert max(shuffled) < 0.2                                          # chance is 1/12
+    assert min(r['metrics']['mean_accuracy'] for r in rows if r['step'] == 'fifth') > 0.95
+    assert all('theta_init_steps' in r['metrics'] for r in rows if r['operator'] in ('givens', 'expm'))
+
+def test_the_committed_stem_rows_hold_every_run():
+    roll = _rows('oplas_music_roll_controls.jsonl')
+    assert sorted((r['encoder'], r['seed']) for r in roll) == sorted((e, s) for e in ('untrained', 'raw rolls') for s in range(3))
+    audio = _rows('oplas_music_audio.jsonl')
+    assert sorted((r['feature'], r['seed']) for r in audio) == sorted((f, s) for f in ('logmel', 'logmel_mean', 'melpower') for s in range(3))
+    aisfx = json.loads((DATA / 'oplas_music_aisfx.json').read_text())
+    assert aisfx['command'].startswith('softfactor-oplas audio-stems')
+    assert set(aisfx['summary']) == {'winds/logmel', 'winds/aisfx'}
+
+def test_the_notebook_reads_nothing_outside_the_repository():
+    import re
+    src = '\n'.join(''.join(c['source']) for c in json.loads(NOTEBOOK.read_text())['cells'] if c['cell_type'] == 'code')
+    assert '../runs' not in src and "Path('runs" not in src
+    for name in set(re.findall(r"(oplas_music_[a-z_]+\.jsonl?)", src)): assert (DATA / name).exists(), name
