@@ -1,0 +1,151 @@
+"Keys in a codebook (notebook 10): the key estimator, the circle-of-fifths geometry and its null, the probes' nulls, the codec's run directory."
+import json, subprocess, sys
+import numpy as np
+import pytest
+import torch
+from softfactor.pianoroll import Piece
+from softfactor.keys import (estimate_keys, transpose_key, key_profiles, cut_windows, window_pch, fifths_distance, fifths_geometry,
+                             h1_classes, key_probes, code_usage, mutual_information, KeysConfig, train_codec, split_pieces,
+                             TONIC_SHIFTS, LOW, HIGH)
+
+C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72, 64, 67, 60, 55]  # a scale, then the tonic triad
+
+def _piece(pitches, tonic=0, mode='major', dur=2, pid='hand-made'):
+    notes = np.array([(0, p, i * dur, (i + 1) * dur) for i, p in enumerate(pitches)], dtype=np.int32)
+    return Piece(pid, notes, int(notes[:, 3].max()), ('melody',), tonic, mode, 'score')
+
+def _key_of(pitches, shift=0):
+    w = cut_windows([_piece([p + shift for p in pitches])], frames=24, min_pitch_classes=1)
+    return int(w.key[0])
+
+def test_c_major_is_c_major():
+    assert _key_of(C_MAJOR) == 0
+
+def test_up_a_fifth_is_g_major():
+    assert _key_of(C_MAJOR, 7) == 7
+
+def test_transposed_windows_get_transposed_keys():
+    rng = np.random.default_rng(0)
+    pch = rng.random((200, 12))
+    keys = estimate_keys(pch)
+    for s in (1, 5, 7):
+        assert (estimate_keys(np.roll(pch, s, 1)) == transpose_key(keys, s)).all()
+
+def test_flat_histogram_has_no_key():
+    assert estimate_keys(np.ones((1, 12)))[0] == -1
+
+def test_estimate_keys_names_bad_shape():
+    with pytest.raises(ValueError, match='pch'): estimate_keys(np.ones((3, 11)))
+
+def test_profiles_shape():
+    assert key_profiles().shape == (24, 12)
+
+def test_shift_off_the_keyboard_is_skipped():
+    w = cut_windows([_piece([HIGH - 2] * 12)], frames=24, shifts=TONIC_SHIFTS, min_pitch_classes=1)
+    assert set(w.shift.tolist()) == {s for s in TONIC_SHIFTS if s <= 2}
+
+def test_window_rows_are_the_keyboard():
+    w = cut_windows([_piece(C_MAJOR)], frames=24, min_pitch_classes=1)
+    assert w.x.shape[1:] == (HIGH - LOW + 1, 24)
+
+def test_split_is_by_piece_and_sized():
+    assert split_pieces(100, 0.2, 0).sum() == 20
+
+def _ring(order):
+    "12 points on a circle; key `order[i]` sits at angle i·30°."
+    pts = np.zeros((12, 2)); ang = np.arange(12) * np.pi / 6
+    pts[order] = np.stack([np.cos(ang), np.sin(ang)], 1)
+    return pts
+
+FIFTHS_ORDER = (np.arange(12) * 7) % 12  # C G D A E B F# C# Ab Eb Bb F
+
+def test_fifths_distance_of_a_fifth_and_a_tritone():
+    assert fifths_distance(0, 7) == 1 and fifths_distance(0, 6) == 6
+
+def test_perfect_ring_rho():
+    assert fifths_geometry(_ring(FIFTHS_ORDER), n_perm=199)['rho'] == pytest.approx(1.0, abs=1e-9)
+
+def test_perfect_ring_p():
+    assert fifths_geometry(_ring(FIFTHS_ORDER), n_perm=199)['p'] == pytest.approx(1 / 200)
+
+def test_perfect_ring_fifth_neighbours():
+    assert fifths_geometry(_ring(FIFTHS_ORDER), n_perm=19)['fifth_neighbours'] == 1.0
+
+def test_perfect_ring_tritone_farthest():
+    g = fifths_geometry(_ring(FIFTHS_ORDER), n_perm=19)
+    assert g['dist_tritone'] > max(g['dist_fifth'], g['dist_minor_third'], g['dist_major_third'])
+
+def test_shuffled_ring_p():
+    order = np.random.default_rng(3).permutation(FIFTHS_ORDER)
+    assert fifths_geometry(_ring(order), n_perm=199)['p'] > 0.05
+
+def test_chromatic_ring_rho_is_not_one():
+    assert fifths_geometry(_ring(np.arange(12)), n_perm=19)['rho'] < 0.5
+
+def test_ring_has_one_long_lived_loop():
+    assert h1_classes(_ring(FIFTHS_ORDER))['long_lived'] == 1
+
+def test_cloud_has_no_long_lived_loop():
+    pts = np.random.default_rng(0).normal(size=(12, 10))
+    assert h1_classes(pts)['long_lived'] <= 1
+
+def test_probe_on_shuffled_labels_is_at_chance():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(1200, 12)), rng.integers(0, 24, 1200)
+    r = key_probes(X[:800], y[:800], X[800:], y[800:], mlp=False)
+    assert r['shuffled'] < 1 / 24 + 0.04
+
+def test_probe_finds_a_planted_key():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 24, 1200); X = np.eye(24)[y] + 0.1 * rng.normal(size=(1200, 24))
+    assert key_probes(X[:800], y[:800], X[800:], y[800:], mlp=False)['linear'] > 0.95
+
+def test_uniform_code_use_perplexity():
+    assert code_usage(np.arange(4).repeat(10).reshape(-1, 2), 16)['perplexity'] == pytest.approx(4.0)
+
+def test_dead_codes():
+    assert code_usage(np.arange(4).repeat(10).reshape(-1, 2), 16)['dead'] == 12
+
+def test_codes_that_are_the_key_carry_all_its_information():
+    keys = np.arange(24).repeat(50)
+    assert mutual_information(keys[:, None], keys, 24)['mi_bits'] == pytest.approx(np.log2(24))
+
+def test_config_names_bad_frames():
+    with pytest.raises(ValueError, match='frames'): KeysConfig(frames=12)
+
+def _pieces(n=8):
+    rng = np.random.default_rng(0)
+    return [_piece(list(60 + rng.integers(-7, 8, 24)), pid=f"p{i}") for i in range(n)]
+
+def test_resumed_run_ends_with_the_same_weights(tmp_path):
+    from softfactor.keys import cut_windows as cw
+    ps = _pieces()
+    windows = {'train': cw(ps[:6], 16, shifts=TONIC_SHIFTS), 'eval': cw(ps[6:], 16, shifts=TONIC_SHIFTS)}
+    cfg = KeysConfig(frames=16, codebook_size=8, dim=8, hidden=16, steps=12, batch_size=8, ckpt_every=4)
+    whole, _ = train_codec(cfg, windows, progress=False)
+    train_codec(cfg, windows, out=tmp_path, progress=False, stop_at=6)
+    resumed, _ = train_codec(cfg, windows, out=tmp_path, resume=True, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+
+def test_run_is_not_overwritten(tmp_path):
+    ps = _pieces()
+    windows = {'train': cut_windows(ps[:6], 16, shifts=TONIC_SHIFTS), 'eval': cut_windows(ps[6:], 16, shifts=TONIC_SHIFTS)}
+    cfg = KeysConfig(frames=16, codebook_size=8, dim=8, hidden=16, steps=2, batch_size=8)
+    train_codec(cfg, windows, out=tmp_path, progress=False)
+    with pytest.raises(FileExistsError, match='out'): train_codec(cfg, windows, out=tmp_path, progress=False)
+
+def _cli(*args):
+    code = "import sys; from softfactor.keys import main; sys.argv = ['softfactor-keys', *sys.argv[1:]]; main()"
+    return subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True)
+
+def test_cli_report_without_probe_is_one_line(tmp_path):
+    r = _cli('report', '--run', str(tmp_path))
+    assert (r.returncode, len(r.stderr.strip().splitlines())) == (2, 1)
+
+def test_cli_bad_option_value(tmp_path):
+    r = _cli('train', '--out', str(tmp_path / 'x'), '--frames', '12')
+    assert (r.returncode, 'frames' in r.stderr, 'Traceback' in r.stderr) == (2, True, False)
+
+def test_module_imports_in_a_fresh_process():
+    r = subprocess.run([sys.executable, '-c', 'import softfactor.keys as k; print(k.KeysConfig().codebook_size)'], capture_output=True, text=True)
+    assert r.stdout.strip() == '512'
