@@ -6,7 +6,7 @@ Docs: https://softfactor.github.io/softfactor/keys.html.md"""
 
 # %% ../nbs/10_keys.ipynb #f77c33e4
 from __future__ import annotations
-import json, math, time, types, warnings
+import json, math, time, warnings
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
@@ -19,14 +19,13 @@ from .pianoroll import load_pieces, key_class, KK_MAJOR, KK_MINOR, PITCH_CLASSES
 from .training import Learner, Callback, fit, History, NonFiniteStop, ProgressBar, Checkpointer, load_checkpoint, NonFiniteLossError
 
 # %% auto #0
-__all__ = ['LOW', 'HIGH', 'FRAMES', 'TONIC_SHIFTS', 'QUICK', 'fit_codec', 'PERPLEXITIES', 'REPORT_ROWS', 'SWEEP_VARIANTS',
-           'key_profiles', 'estimate_keys', 'transpose_key', 'window_pch', 'KeyWindows', 'cut_windows', 'split_pieces',
-           'key_windows', 'key_agreement', 'KeyCodec', 'codec_loss', 'draw_windows', 'KeysConfig', 'make_codec',
-           'CodecRecorder', 'train_codec', 'codec_features', 'code_usage', 'code_histograms', 'key_probes',
-           'mutual_information', 'fifths_distance', 'key_centroids', 'fifths_geometry', 'h1_classes',
-           'centroid_topology', 'dominant_keys', 'neighbour_agreement', 'codeword_map', 'plot_codeword_maps',
-           'plot_centroid_distances', 'plot_persistence', 'measure_codec', 'load_codec', 'keys_train', 'keys_probe',
-           'keys_report', 'keys_sweep', 'main']
+__all__ = ['LOW', 'HIGH', 'FRAMES', 'TONIC_SHIFTS', 'QUICK', 'PERPLEXITIES', 'REPORT_ROWS', 'SWEEP_VARIANTS', 'key_profiles',
+           'estimate_keys', 'transpose_key', 'window_pch', 'KeyWindows', 'cut_windows', 'split_pieces', 'key_windows',
+           'key_agreement', 'KeyCodec', 'codec_loss', 'draw_windows', 'KeysConfig', 'make_codec', 'CodecRecorder',
+           'train_codec', 'codec_features', 'code_usage', 'code_histograms', 'key_probes', 'mutual_information',
+           'fifths_distance', 'key_centroids', 'fifths_geometry', 'h1_classes', 'centroid_topology', 'dominant_keys',
+           'neighbour_agreement', 'codeword_map', 'plot_codeword_maps', 'plot_centroid_distances', 'plot_persistence',
+           'measure_codec', 'load_codec', 'keys_train', 'keys_probe', 'keys_report', 'keys_sweep', 'main']
 
 # %% ../nbs/10_keys.ipynb #a58e43e9
 LOW, HIGH = 21, 108  # the piano's range: A0 to C8, 88 rows
@@ -225,9 +224,6 @@ def make_codec(cfg:KeysConfig) -> KeyCodec:
     return KeyCodec(cfg.codebook_size, cfg.quantizers, cfg.dim, cfg.hidden, cfg.decay, cfg.dead_code, cfg.commitment)
 
 # %% ../nbs/10_keys.ipynb #3dd359d8
-# 04's loop, run as written, with the codec's batches and objective in place of the factorization's
-fit_codec = types.FunctionType(fit.__code__, {**fit.__globals__, 'draw_batch': draw_windows, 'batch_loss': codec_loss}, 'fit_codec')
-
 class CodecRecorder(Callback):
     "Append every step's loss, reconstruction, commitment and elapsed time to the history."
     order = 10
@@ -277,7 +273,7 @@ def train_codec(cfg:KeysConfig|None=None, # the run's settings (default `KeysCon
         gen = torch.Generator().manual_seed(cfg.seed)
         if out is not None: Path(out).mkdir(parents=True, exist_ok=True)
         L = Learner(cfg=cfg, source=windows['train'], model=model, net=model, opt=opt, sched=sched, gen=gen, device=torch.device('cpu'),
-                    rank=0, world=1, out=None if out is None else Path(out), done=0, end=cfg.steps if stop_at is None else min(stop_at, cfg.steps),
+                    draw=draw_windows, objective=codec_loss, rank=0, world=1, out=None if out is None else Path(out), done=0, end=cfg.steps if stop_at is None else min(stop_at, cfg.steps),
                     hist=History(step=[], loss=[], reconstruction=[], commitment=[], time=[]), progress=progress,
                     arch=dict(name='KeyCodec', codebook_size=cfg.codebook_size, quantizers=cfg.quantizers), kept=f"see {out}",
                     callbacks=[NonFiniteStop(), CodecRecorder(), ProgressBar(), Checkpointer(), *callbacks])
@@ -285,7 +281,7 @@ def train_codec(cfg:KeysConfig|None=None, # the run's settings (default `KeysCon
         model.train()
         if cfg.steps == 0:  # the untrained codec: random weights, the codebook initialised (k-means) on one batch of its latents
             with torch.no_grad(): model(draw_windows(windows['train'], cfg, cfg.batch_size, gen, 'cpu'))
-        fit_codec(L)
+        fit(L)
     finally: torch.set_num_threads(threads)
     model.eval()
     return model, L.hist
