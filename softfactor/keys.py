@@ -473,7 +473,7 @@ def plot_codeword_maps(cmap:dict, size:float=2.6):
     fig.tight_layout()
     return fig
 
-def plot_centroid_distances(C:np.ndarray, title:str='', ax=None):
+def plot_centroid_distances(C:np.ndarray, title:str='', ax:plt.Axes|None=None):
     "The distance matrix of the 12 major key centroids, rows and columns in circle-of-fifths order (C G D A …)."
     order = (np.arange(12) * 7) % 12
     D = np.sqrt(((C[:12, None] - C[None, :12]) ** 2).sum(-1))[np.ix_(order, order)]
@@ -483,7 +483,7 @@ def plot_centroid_distances(C:np.ndarray, title:str='', ax=None):
     plt.colorbar(im, ax=ax, fraction=0.046)
     return ax
 
-def plot_persistence(C:np.ndarray, title:str='', ax=None):
+def plot_persistence(C:np.ndarray, title:str='', ax:plt.Axes|None=None):
     "The H1 persistence diagram (ripser) of the 12 major key centroids, scaled by their diameter."
     from ripser import ripser
     D = np.sqrt(((C[:12, None] - C[None, :12]) ** 2).sum(-1)); dg = ripser(D, distance_matrix=True, maxdim=1)['dgms']
