@@ -18,7 +18,7 @@ def test_notebook_list_is_complete():
     "The numbered notebooks the project documents are all present."
     for nb in ("index.ipynb", "00_blobs.ipynb", "01_encoder.ipynb", "02_factorization.ipynb", "03_lejepa.ipynb",
                "04_training.ipynb", "05_analysis.ipynb", "05a_beyond.ipynb", "06_oplas.ipynb",
-               "07_notes.ipynb", "07a_multiview.ipynb", "09_oplas_music.ipynb"):
+               "07_notes.ipynb", "07a_multiview.ipynb", "08_pianoroll.ipynb", "09_oplas_music.ipynb", "10_keys.ipynb"):
         assert nb in NOTEBOOKS, nb
 
 @pytest.mark.parametrize("nb", NOTEBOOKS)
