@@ -18,10 +18,11 @@ from .base import check_int, check_float, check_choice, device_of, draw_shifts, 
 # %% auto #0
 __all__ = ['N_PITCHES', 'PITCH_CLASSES', 'KK_MAJOR', 'KK_MINOR', 'CORPORA', 'TONIC_ONLY', 'CACHE_FORMAT', 'MIDI_SUFFIXES',
            'PART_COLORS', 'TABLE_ROWS', 'KEY_NAMES', 'Piece', 'pitch_class_profile', 'mode_for_tonic', 'score_to_piece',
-           'corpus_files', 'cache_folder', 'load_corpus', 'describe_pieces', 'write_midi', 'midi_to_piece',
-           'midi_files', 'load_midi_folder', 'load_pieces', 'show_piece', 'PianoRollSource', 'source_from_config',
-           'results_table', 'shift_directions', 'augmentation_disentanglement', 'key_class', 'window_latents',
-           'piece_latents', 'key_probe', 'key_tsne', 'plot_key_tsne', 'fifths_neighbours']
+           'corpus_files', 'cache_folder', 'load_corpus', 'describe_pieces', 'abc_key_fields', 'written_mode',
+           'third_mode', 'write_midi', 'midi_to_piece', 'midi_files', 'load_midi_folder', 'load_pieces', 'show_piece',
+           'PianoRollSource', 'source_from_config', 'ZeroFillRolls', 'probe_baselines', 'results_table',
+           'shift_directions', 'augmentation_disentanglement', 'key_class', 'window_latents', 'piece_latents',
+           'key_probe', 'key_tsne', 'plot_key_tsne', 'fifths_neighbours']
 
 # %% ../nbs/08_pianoroll.ipynb #dabab05c
 N_PITCHES = 128  # rows of every roll: MIDI pitches 0..127
@@ -302,6 +303,30 @@ def describe_pieces(pieces:list, # [Piece]
             'pitch range': (int(notes[:, 1].min()), int(notes[:, 1].max())),
             'parts per piece': count(len(p.parts) for p in pieces), 'modes': count(p.mode for p in pieces),
             'key from': count(p.key_from for p in pieces), 'time signatures': count(p.time_sig for p in pieces)}
+
+# %% ../nbs/08_pianoroll.ipynb #8d9bbca8
+def abc_key_fields(work:str, # a music21 corpus path of an ABC file, e.g. 'essenFolksong/folkHaydn'
+                  ) -> dict: # piece id ('work#X') -> the `K:` field as written
+    "The key field of every tune of an ABC file of music21's corpus, by the id `load_corpus` gives its piece."
+    ((w, path),) = corpus_files(work)
+    out = {}
+    for block in re.split(r'\n(?=X:)', Path(path).read_text(errors='replace')):
+        x, k = re.search(r'^X:\s*(\d+)', block, re.M), re.search(r'^K:\s*(\S+)', block, re.M)
+        if x and k: out[f"{w}#{int(x.group(1))}"] = k.group(1)
+    return out
+
+def written_mode(field:str) -> str: # 'minor' for a field such as 'Dm', else 'major'
+    "The mode of an ABC key field in a file that writes modes: 'Dm', 'Gm' are minor; 'D', 'Bb' major."
+    if not isinstance(field, str) or not field: raise TypeError(f"field must be a non-empty string, got {field!r}")
+    return 'minor' if re.fullmatch(r'([A-G][b#]?|Es|H)m(in)?', field) else 'major'
+
+def third_mode(notes:np.ndarray, # (N, 4) rows (part, pitch, start, end)
+               tonic:int,        # tonic pitch class 0..11
+              ) -> str|None:     # 'minor', 'major', or None when neither third sounds
+    "The mode the third gives: minor when the minor third above the tonic sounds longer than the major third."
+    prof = np.roll(pitch_class_profile(notes), -check_int(tonic, 'tonic', lo=0, hi=11))
+    if prof[3] == prof[4] == 0: return None
+    return 'minor' if prof[3] > prof[4] else 'major'
 
 # %% ../nbs/08_pianoroll.ipynb #1dc3b85d
 def write_midi(path,             # file to write
@@ -645,6 +670,62 @@ def source_from_config(cfg, # a `softfactor.training.TrainConfig` (its `data`, `
     return PianoRollSource(cfg.data, patch=(cfg.sz, cfg.frames or cfg.sz), max_shift=cfg.max_shift)
 
 source_from_config.recipe = dict(steps=2000)  # what `softfactor-train --data chorales|essen|oneills|FOLDER` starts from
+
+# %% ../nbs/08_pianoroll.ipynb #c995c0a0
+class ZeroFillRolls(Source):
+    "The windows of a `PianoRollSource` with zero-fill shifts: same pieces, split, anchors and labels; a view is the anchor moved with zeros entering."
+    def __init__(self, source:PianoRollSource): # the source whose anchors and labels are kept
+        if not isinstance(source, PianoRollSource): raise TypeError(f"source must be a PianoRollSource, got {type(source).__name__}")
+        self.source, self.shape, self.max_shift = source, source.shape, source.max_shift
+
+    def base(self, n:int, generator:torch.Generator|None=None, split:str='eval') -> torch.Tensor:
+        "The base windows of the wrapped source."
+        return self.source.base(n, generator, split)
+
+    def views(self, base:torch.Tensor, dy:torch.Tensor, dx:torch.Tensor) -> torch.Tensor:
+        "(n, V, 1, P, T): each base window's content moved by (dy, dx), zeros entering at the border."
+        from softfactor.blobs import shift_views
+        zero = torch.zeros(len(base), 1, dtype=torch.long)
+        return shift_views(self.source.views(base, zero, zero)[:, 0], dy, dx)
+
+    def triplets(self, n:int, generator:torch.Generator|None=None, device:str|torch.device|None=None, split:str='train') -> Triplets:
+        "The wrapped source's triplets with both crops replaced by zero-fill shifts of the anchor."
+        from softfactor.blobs import shift_batch
+        t = self.source.triplets(n, generator, device, split)
+        crop = lambda d: shift_batch(t.anchor, d[:, 0], d[:, 1])
+        return Triplets(t.anchor, crop(t.d1), crop(t.d2), t.target, t.scheme, t.d1, t.d2)
+
+    def __repr__(self): return f"ZeroFillRolls({self.source!r})"
+
+# %% ../nbs/08_pianoroll.ipynb #4e8bb3fd
+def probe_baselines(X:np.ndarray,       # (N, D) difference vectors (rows of `softfactor.analysis.grid_table`)
+                    dy:np.ndarray,      # (N,) pitch shifts
+                    dx:np.ndarray,      # (N,) time shifts
+                    groups:np.ndarray,  # (N,) item of each row: probe-training and probe-test items are disjoint
+                    test_frac:float=0.25, # share of items held out (as in `shift_probes`)
+                    seed:int=0,         # split and shuffle seed (as in `shift_probes`)
+                    mlp:bool=False,     # also the MLP probe on shuffled labels
+                   ) -> dict:           # majority_{dy,dx}, shuffled_linear_{dy,dx} (and shuffled_mlp_{dy,dx}) test accuracies
+    "The nulls of `shift_probes`: majority class and probes fitted on shuffled labels, on the same split."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+    from softfactor.analysis import _blob_split
+    X = np.asarray(X)
+    if X.ndim != 2 or not len(X) == len(dy) == len(dx) == len(groups): raise ValueError("X must be (N, D) with dy, dx and groups of length N")
+    seed = check_int(seed, 'seed', lo=0)
+    tr, te = _blob_split(np.asarray(groups), check_float(test_frac, 'test_frac', lo=0, hi=1, lo_open=True), seed)
+    sc = StandardScaler().fit(X[tr]); Xtr, Xte = sc.transform(X[tr]), sc.transform(X[te])
+    rng, out = np.random.default_rng([seed, 0x5F1]), {}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the MLP stops at its iteration budget
+        for name, f in (('dy', np.asarray(dy)), ('dx', np.asarray(dx))):
+            values, counts = np.unique(f[tr], return_counts=True)
+            out[f'majority_{name}'] = float((f[te] == values[counts.argmax()]).mean())
+            shuffled = rng.permutation(f[tr])
+            out[f'shuffled_linear_{name}'] = float(LogisticRegression(max_iter=2000).fit(Xtr, shuffled).score(Xte, f[te]))
+            if mlp: out[f'shuffled_mlp_{name}'] = float(MLPClassifier(hidden_layer_sizes=(64,), max_iter=600, random_state=seed).fit(Xtr, shuffled).score(Xte, f[te]))
+    return out
 
 # %% ../nbs/08_pianoroll.ipynb #f9179d68
 TABLE_ROWS = (  # (label, path in `softfactor.analysis.analyze`'s result)

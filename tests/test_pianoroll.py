@@ -224,3 +224,72 @@ def test_train_and_analyze_cli_on_a_midi_folder(tmp_path):
     assert "same_sign_cos" in json.loads((tmp_path / "run" / "metrics.json").read_text())
     bad = subprocess.run(cmd[:3] + ["--data", str(tmp_path / "nothere"), "--out", str(tmp_path / "run2")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "data must be one of" in bad.stderr and "Traceback" not in bad.stderr
+
+# --- controls of the post: nulls of the probes, the zero-fill source, the Essen modes, no file outside the repo
+
+def _grid_rows(n_items=40, dim=8, seed=0, signal=True):
+    "Rows like `grid_table`'s: every (dy, dx) of {-4..4}^2 once per item, with a code that holds dy (or noise only)."
+    rng = np.random.default_rng(seed)
+    sh = np.arange(-4, 5)
+    dy = np.tile(np.repeat(sh, 9), n_items); dx = np.tile(np.tile(sh, 9), n_items)
+    X = rng.normal(size=(len(dy), dim))
+    if signal: X[:, 0] += 3 * dy
+    return X, dy, dx, np.repeat(np.arange(n_items), 81)
+
+def test_shuffled_label_probe_is_at_the_majority_baseline():
+    from softfactor.pianoroll import probe_baselines
+    X, dy, dx, g = _grid_rows()
+    r = probe_baselines(X, dy, dx, g)
+    assert abs(r["majority_dy"] - 1 / 9) < 1e-9           # every shift once per item: the majority is 1/9
+    assert abs(r["shuffled_linear_dy"] - r["majority_dy"]) < 0.05  # the code holds dy, but the labels were shuffled
+
+def test_probe_baselines_use_the_shift_probes_split():
+    "The real probe, on the same split, reads dy from this code; the shuffled one cannot."
+    from softfactor.analysis import shift_probes
+    from softfactor.pianoroll import probe_baselines
+    X, dy, dx, g = _grid_rows(16)
+    assert shift_probes(X, dy, dx, g)["probe_linear_acc_dy"] > 0.5
+    assert probe_baselines(X, dy, dx, g)["shuffled_linear_dy"] < 0.2
+
+def test_probe_baselines_bad_input():
+    from softfactor.pianoroll import probe_baselines
+    X, dy, dx, g = _grid_rows(4)
+    with pytest.raises(ValueError, match="X must be"): probe_baselines(X[:-1], dy, dx, g)
+    with pytest.raises(ValueError, match="test_frac must be"): probe_baselines(X, dy, dx, g, test_frac=2.)
+
+def test_zero_fill_rolls_keep_anchors_and_labels(src):
+    from softfactor.pianoroll import ZeroFillRolls
+    zf = ZeroFillRolls(src)
+    a, b = zf.triplets(64, torch.Generator().manual_seed(1)), src.triplets(64, torch.Generator().manual_seed(1))
+    assert torch.equal(a.anchor, b.anchor) and torch.equal(a.target, b.target) and torch.equal(a.d2, b.d2)
+    assert torch.equal(a.crop2, shift_batch(b.anchor, b.d2[:, 0], b.d2[:, 1]))
+    base = src.base(4, torch.Generator().manual_seed(0))
+    d = torch.tensor([[0, 2, -3]] * 4)
+    v = zf.views(base, d, -d)
+    assert v.shape == (4, 3, 1, 12, 10)
+    assert torch.equal(v[:, 1], shift_batch(v[:, 0], d[:, 1], -d[:, 1]))
+    with pytest.raises(TypeError, match="source must be a PianoRollSource"): ZeroFillRolls("chorales")
+
+def test_written_and_third_modes():
+    from softfactor.pianoroll import written_mode, third_mode, abc_key_fields
+    assert [written_mode(k) for k in ("Gm", "G", "Ebm", "H")] == ["minor", "major", "minor", "major"]
+    notes = np.array([[0, 62, 0, 8], [0, 65, 8, 12], [0, 66, 12, 13]])  # D, F long, F# short
+    assert third_mode(notes, 2) == "minor"
+    fields = abc_key_fields("essenFolksong/folkHaydn")
+    assert sum(written_mode(v) == "minor" for v in fields.values()) == 13
+
+def test_notebook_reads_no_file_outside_the_repository():
+    "08 reads its runs from committed files under nbs/data/, each of which exists; nothing from ../runs or a home folder."
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    nb = json.loads((root / "nbs" / "08_pianoroll.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "../runs" not in code and "runs/" not in code.replace("runs/{", "")
+    assert "load_encoder(" not in code  # no run directory is loaded
+    cited = set(re.findall(r"DATA / '([^']+)'", code))
+    assert {"pianoroll_runs.jsonl", "pianoroll_default_run.json", "pianoroll_encoders"} <= cited
+    for name in cited: assert (root / "nbs" / "data" / name).exists(), name
+    rows = [json.loads(l) for l in (root / "nbs" / "data" / "pianoroll_runs.jsonl").read_text().splitlines()]
+    for cond in ("blobs", "blobs-untrained", "chorales", "chorales-untrained", "chorales-zerofill"):
+        assert sorted(r["seed"] for r in rows if r["condition"] == cond) == [0, 1, 2], cond
