@@ -612,7 +612,7 @@ def note_features(notes:NoteSet,                       # the notes
         for r, v in zip(rows, data['features']): out[r] = v
     return torch.from_numpy(np.stack(out)) if out else torch.zeros(0, 0)
 
-# %% ../nbs/07_notes.ipynb #b9a36587
+# %% ../nbs/07_notes.ipynb #7c707a44
 def feature_table(kinds,                          # frozen features: 'logmel', 'mae', 'aisfx'
                   splits:tuple=(0, 1, 2),          # instrument splits (`split_seed` of the held-out draw)
                   seeds:tuple=(0, 1, 2),           # probe seeds
