@@ -1,4 +1,4 @@
-"""Shared and private subspaces learned from pairs of notes that share an instrument and differ in pitch: reconstructive and contrastive objectives swept over 54 configurations and three seeds, each published finding checked with a number and a spread
+"""Shared and private subspaces learned from pairs of notes that share an instrument and differ in pitch: reconstructive and contrastive objectives over three instrument splits and three seeds, chosen on validation instruments, each published finding checked against its null with a linear and an MLP probe
 
 Docs: https://softfactor.github.io/softfactor/multiview.html.md"""
 
@@ -17,18 +17,20 @@ import matplotlib.pyplot as plt
 from .base import check_int, check_float, atomic_write, write_json, Command, run_command, progress_bar
 from .oplas import vicreg_loss
 from .notes import (NotesConfig, load_notes, note_features, linear_probe, FAMILIES, FEATURES, MAEConfig,
-                              LogmelConfig, check_soundfont)
+                              LogmelConfig, check_soundfont, heldout_programs, probe_accuracies, majority_share,
+                              shuffled_labels, PROBES)
 
 # %% auto #0
-__all__ = ['OBJECTIVE_FAMILIES', 'OBJECTIVES', 'ALPHAS', 'SIMILARITY', 'SEPARATION', 'BASELINES', 'TASKS', 'SPACES', 'QUICK',
-           'REPORT_FILES', 'METRICS', 'OBJECTIVE_COLORS', 'FAMILY_MARKERS', 'TASK_NAMES', 'MULTIVIEW_COMMANDS',
-           'info_nce', 'info_nce_separation', 'cosine_similarity_loss', 'cosine_separation_loss', 'vicreg_similarity',
-           'vicreg_separation', 'check_objective', 'disentangling_loss', 'mlp', 'MultiViewAE', 'MultiViewData',
-           'make_multiview_data', 'draw_pairs', 'RunConfig', 'train_multiview', 'train_contrastive', 'evaluate_run',
-           'run_one_identity', 'run_one', 'SweepConfig', 'read_rows', 'parse_shard', 'prepare_sweep_dir',
-           'load_sweep_data', 'run_sweep', 'summarize', 'best_hybrid', 'findings', 'findings_table',
-           'plot_mse_vs_accuracy', 'plot_margin_vs_accuracy', 'plot_accuracy_vs_alpha', 'write_report', 'sweep_cli',
-           'report_cli', 'main']
+__all__ = ['OBJECTIVE_FAMILIES', 'OBJECTIVES', 'ALPHAS', 'SIMILARITY', 'SEPARATION', 'BASELINES', 'UNTRAINED', 'TASKS', 'SPACES',
+           'PARTS', 'QUICK', 'REPORT_FILES', 'METRICS', 'OBJECTIVE_COLORS', 'FAMILY_MARKERS', 'TASK_NAMES',
+           'MULTIVIEW_COMMANDS', 'info_nce', 'info_nce_separation', 'cosine_similarity_loss', 'cosine_separation_loss',
+           'vicreg_similarity', 'vicreg_separation', 'check_objective', 'disentangling_loss', 'mlp', 'MultiViewAE',
+           'MultiViewData', 'validation_programs', 'make_multiview_data', 'draw_pairs', 'RunConfig', 'train_multiview',
+           'train_contrastive', 'pca_basis', 'evaluate_run', 'run_one_identity', 'run_one', 'SweepConfig', 'read_rows',
+           'parse_shard', 'prepare_sweep_dir', 'load_sweep_data', 'run_sweep', 'spread', 'per_cell', 'summarize',
+           'select', 'select_hybrid', 'select_contrastive', 'best_hybrid', 'finding_specs', 'findings', 'fmt_spread',
+           'findings_table', 'plot_mse_vs_accuracy', 'plot_margin_vs_accuracy', 'plot_accuracy_vs_alpha',
+           'write_report', 'sweep_cli', 'report_cli', 'main']
 
 # %% ../nbs/07a_multiview.ipynb #0fe9e2fb
 def _check_views(a, b):
@@ -136,12 +138,12 @@ class MultiViewAE(nn.Module):
 # %% ../nbs/07a_multiview.ipynb #01377110
 @dataclass
 class MultiViewData:
-    "Standardised frozen features of training and held-out notes, with their labels."
-    x_train:torch.Tensor; x_test:torch.Tensor            # (N, D), (M, D)
-    program_train:np.ndarray; program_test:np.ndarray    # GM program of each note
-    pitch_train:np.ndarray; pitch_test:np.ndarray        # pitch class index (MIDI pitch − lowest pitch)
-    family_train:np.ndarray; family_test:np.ndarray      # family index into FAMILIES
-    info:dict                                             # where the data came from
+    "Standardised frozen features of the training, validation and held-out (test) notes, with their labels."
+    x_train:torch.Tensor; x_val:torch.Tensor; x_test:torch.Tensor                 # (N, D), (V, D), (M, D)
+    program_train:np.ndarray; program_val:np.ndarray; program_test:np.ndarray     # GM program of each note
+    pitch_train:np.ndarray; pitch_val:np.ndarray; pitch_test:np.ndarray           # pitch class index (MIDI pitch − lowest pitch)
+    family_train:np.ndarray; family_val:np.ndarray; family_test:np.ndarray        # family index into FAMILIES
+    info:dict                                                                      # where the data came from
 
     def groups(self, common:str) -> tuple:
         "Training notes sorted by the common factor ('instrument' or 'pitch'): (order, group start, group size) per note."
@@ -156,17 +158,33 @@ class MultiViewData:
         memo[common] = tuple(torch.from_numpy(a) for a in (order, start[g_of], count[g_of], pos))
         return memo[common]
 
-def make_multiview_data(notes, features:torch.Tensor, info:dict|None=None) -> MultiViewData:
-    "Split features by the notes' held-out flag and standardise them with the training statistics."
+    def labels(self, part:str, task:str) -> torch.Tensor:
+        "Labels of one part ('train', 'val' or 'test') for one task ('pitch' or 'family')."
+        if part not in ('train', 'val', 'test'): raise ValueError(f"part must be 'train', 'val' or 'test', got {part!r}")
+        if task not in ('pitch', 'family'): raise ValueError(f"task must be 'pitch' or 'family', got {task!r}")
+        return torch.from_numpy(getattr(self, f'{task}_{part}'))
+
+def validation_programs(notes, frac:float=0.25, seed:int|None=None) -> tuple:
+    "Programs carved out of the *training* programs for validation, `frac` of each family's (at least one, never all); never a held-out program."
+    train_programs = sorted(set(notes.program[~notes.heldout].tolist()))
+    if frac == 0: return ()
+    return heldout_programs(train_programs, frac, 10_000 + notes.cfg.split_seed if seed is None else seed)
+
+def make_multiview_data(notes, features:torch.Tensor, info:dict|None=None, val_frac:float=0.25) -> MultiViewData:
+    "Split features into training, validation (programs carved out of the training ones) and held-out notes; standardise with the training statistics."
     if len(features) != len(notes): raise ValueError(f"features must have one row per note, got {len(features)} for {len(notes)} notes")
-    tr, te = ~notes.heldout, notes.heldout
+    check_float(val_frac, 'val_frac', lo=0, hi=0.5)
+    val = np.isin(notes.program, validation_programs(notes, val_frac))
+    tr, va, te = ~notes.heldout & ~val, val, notes.heldout
     if tr.sum() < 2 or te.sum() < 1: raise ValueError("the notes need training and held-out programs (raise heldout_frac or add programs)")
     x = features.float()
     mean, std = x[torch.from_numpy(tr)].mean(0), x[torch.from_numpy(tr)].std(0).clamp_min(1e-6)
     x = (x - mean) / std
     pitch = notes.pitch - notes.pitch.min()
-    return MultiViewData(x[torch.from_numpy(tr)], x[torch.from_numpy(te)], notes.program[tr], notes.program[te],
-                         pitch[tr], pitch[te], notes.family[tr], notes.family[te], dict(info or {}, n_train=int(tr.sum()), n_test=int(te.sum())))
+    parts = [torch.from_numpy(m) for m in (tr, va, te)]
+    return MultiViewData(*(x[m] for m in parts), *(notes.program[m] for m in (tr, va, te)), *(pitch[m] for m in (tr, va, te)),
+                         *(notes.family[m] for m in (tr, va, te)),
+                         dict(info or {}, split=notes.cfg.split_seed, n_train=int(tr.sum()), n_val=int(va.sum()), n_test=int(te.sum())))
 
 def draw_pairs(data:MultiViewData, common:str, n:int, generator:torch.Generator) -> tuple:
     "n pairs of distinct training notes sharing the common factor ('instrument': same program, 'pitch': same pitch): indices (i1, i2)."
@@ -177,17 +195,20 @@ def draw_pairs(data:MultiViewData, common:str, n:int, generator:torch.Generator)
     r = r + (r >= pos[i1] - start[i1]).long()                          # skip the note itself
     return i1, order[start[i1] + r]
 
+
 # %% ../nbs/07a_multiview.ipynb #bd1853c4
-BASELINES = ('raw', 'recon', 'nce_pitch', 'nce_instrument')
+BASELINES = ('raw', 'pca', 'shuffled', 'recon', 'nce_pitch', 'nce_instrument')
+UNTRAINED = ('raw', 'pca', 'shuffled')  # baselines with no model to train
 
 @dataclass(frozen=True)
 class RunConfig:
-    "One run: a multi-view configuration (family, objective, alpha) or a baseline, a seed, and the training settings."
+    "One run: a multi-view configuration (family, objective, alpha) or a baseline, a split, a seed, and the training settings."
     family:str = 'infonce'      # objective family: infonce, cosine or vicreg
     objective:str = 'both'      # similarity (shared latents), separation (private latents) or both
     alpha:float = 0.4           # weight of reconstruction, `alpha·λ_rec·L_rec + (1 − alpha)·L_dis` (0: no decoder; 1: reconstruction only)
-    baseline:str|None = None    # instead of a multi-view model: raw, recon, nce_pitch or nce_instrument
+    baseline:str|None = None    # instead of a multi-view model: raw, pca, shuffled, recon, nce_pitch or nce_instrument
     seed:int = 0                # seed of the initialisation, the pairs and the probes
+    split:int = 0               # which instrument split: the seed of the held-out (test) draw, and of the validation draw
     steps:int = 1000            # optimizer steps
     batch_size:int = 128        # pairs per step
     lr:float = 1e-3             # Adam learning rate
@@ -195,23 +216,30 @@ class RunConfig:
     shared_dim:int = 32         # size of `z_s`
     private_dim:int = 32        # size of `z_p`
     tau:float = 0.1             # InfoNCE temperature
-    probe_epochs:int = 200      # full-batch steps of each linear probe
+    probe_epochs:int = 200      # full-batch steps of each probe
     probe_dropout:float = 0.2   # dropout on the probe's input
+    probes:tuple = ('linear',)  # probes of every space: linear, and mlp (one hidden layer of 128)
 
     def __post_init__(self):
         if self.baseline is None: check_objective(self.family, self.objective)
         elif self.baseline not in BASELINES: raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         check_float(self.alpha, 'alpha', lo=0, hi=1)
-        for n in ('seed', 'steps', 'batch_size', 'hidden', 'shared_dim', 'private_dim', 'probe_epochs'):
-            check_int(getattr(self, n), n, lo=0 if n == 'seed' else 1)
+        for n in ('seed', 'split', 'steps', 'batch_size', 'hidden', 'shared_dim', 'private_dim', 'probe_epochs'):
+            check_int(getattr(self, n), n, lo=0 if n in ('seed', 'split') else 1)
         if self.batch_size < 2: raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
         check_float(self.lr, 'lr', lo=0, lo_open=True); check_float(self.tau, 'tau', lo=0, lo_open=True)
+        if not self.probes or any(p not in PROBES for p in self.probes): raise ValueError(f"probes must be names from {PROBES}, got {self.probes!r}")
+
+    @property
+    def what(self) -> str:
+        "What is compared: the configuration or baseline, without split or seed."
+        return f"baseline:{self.baseline}" if self.baseline else f"{self.family}/{self.objective}/a{self.alpha:.1f}"
 
     @property
     def key(self) -> str:
-        "Identity of the run in a sweep: what is compared, and the seed."
-        what = f"baseline:{self.baseline}" if self.baseline else f"{self.family}/{self.objective}/a{self.alpha:.1f}"
-        return f"{what}/s{self.seed}"
+        "Identity of the run in a sweep: what is compared, the split and the seed."
+        return f"{self.what}/split{self.split}/s{self.seed}"
+
 
 # %% ../nbs/07a_multiview.ipynb #9b9fa100
 def _rec_loss(out, x1, x2): return (F.mse_loss(out['rec1'], x1) + F.mse_loss(out['rec2'], x2)) / 2
@@ -265,95 +293,132 @@ def train_contrastive(cfg:RunConfig, data:MultiViewData, progress:bool=False) ->
 # %% ../nbs/07a_multiview.ipynb #7a2935c0
 TASKS = ('pitch', 'family')
 SPACES = ('shared', 'private', 'concat')
+PARTS = ('val', 'test')
+
+def pca_basis(x:torch.Tensor, k:int) -> tuple:
+    "Mean and the first `k` principal directions `(D, k)` of `x` (N, D), from its SVD."
+    check_int(k, 'k', lo=1)
+    if k > min(x.shape): raise ValueError(f"k must be <= min(N, D) = {min(x.shape)}, got {k}")
+    mean = x.mean(0)
+    _, _, vt = torch.linalg.svd(x - mean, full_matrices=False)
+    return mean, vt[:k].T
 
 @torch.no_grad()
-def _latents(cfg, model, x):
-    if cfg.baseline == 'raw': return dict(concat=x)
+def _latents(cfg, model, data, part, basis=None):
+    x = getattr(data, f'x_{part}')
+    if cfg.baseline in ('raw', 'shuffled'): return dict(concat=x)
+    if cfg.baseline == 'pca': return dict(concat=(x - basis[0]) @ basis[1])
     if cfg.baseline in ('nce_pitch', 'nce_instrument'): return dict(concat=model(x))
     zs, zp = model.encode(x)
     return dict(shared=zs, private=zp, concat=torch.cat([zs, zp], 1))
 
+def _field(probe, part, name):
+    "Row field of a number: `acc_pitch_concat` (linear probe, test), `val_mlp_acc_pitch_concat` (MLP probe, validation)..."
+    return ('val_' if part == 'val' else '') + ('mlp_' if probe == 'mlp' else '') + name
+
 def evaluate_run(cfg:RunConfig, data:MultiViewData, model:nn.Module|None=None) -> dict:
-    "Downstream numbers of a trained model (or of the raw features): linear-probe accuracies on held-out instruments, margins, MSE."
-    train_z, test_z = _latents(cfg, model, data.x_train), _latents(cfg, model, data.x_test)
-    row = {}
+    "Downstream numbers of a trained model (or of a baseline): probe accuracies on validation and held-out instruments, margins, MSE."
+    basis = pca_basis(data.x_train, cfg.shared_dim + cfg.private_dim) if cfg.baseline == 'pca' else None
+    z = {part: _latents(cfg, model, data, part, basis) for part in ('train',) + PARTS}
+    has_val, row = len(data.x_val) > 0, {}
     for task in TASKS:
-        y_train, y_test = (torch.from_numpy(getattr(data, f'{task}_{s}')) for s in ('train', 'test'))
-        for space in SPACES:
-            row[f'acc_{task}_{space}'] = (linear_probe(train_z[space], y_train, test_z[space], y_test, cfg.probe_dropout,
-                                                       cfg.probe_epochs, seed=cfg.seed) if space in train_z else None)
-    if 'shared' in train_z:
-        row['margin_family'] = row['acc_family_shared'] - row['acc_family_private']
-        row['margin_pitch'] = row['acc_pitch_private'] - row['acc_pitch_shared']
-    else: row['margin_family'] = row['margin_pitch'] = None
+        y_train = data.labels('train', task)
+        if cfg.baseline == 'shuffled': y_train = shuffled_labels(y_train, cfg.seed)
+        n_classes = int(max(data.labels(p, task).max() for p in ('train',) + PARTS if len(data.labels(p, task)))) + 1
+        for part in PARTS: row[_field('linear', part, f'majority_{task}')] = majority_share(data.labels(part, task)) if len(data.labels(part, task)) else None
+        for probe in cfg.probes:
+            for space in SPACES:
+                if space not in z['train']:
+                    for part in PARTS: row[_field(probe, part, f'acc_{task}_{space}')] = None
+                    continue
+                tests = {p: (z[p][space], data.labels(p, task)) for p in PARTS if p == 'test' or has_val}
+                acc = probe_accuracies(z['train'][space], y_train, tests, probe, cfg.probe_dropout, cfg.probe_epochs,
+                                       seed=cfg.seed, n_classes=n_classes)
+                for part in PARTS: row[_field(probe, part, f'acc_{task}_{space}')] = acc.get(part)
+    for probe in cfg.probes:
+        for part in PARTS:
+            f = lambda name: row[_field(probe, part, name)]
+            ok = 'shared' in z['train'] and f('acc_family_shared') is not None
+            row[_field(probe, part, 'margin_family')] = f('acc_family_shared') - f('acc_family_private') if ok else None
+            row[_field(probe, part, 'margin_pitch')] = f('acc_pitch_private') - f('acc_pitch_shared') if ok else None
     has_decoder = model is not None and getattr(model, 'decoder', None) is not None
-    with torch.no_grad(): row['rec_mse'] = F.mse_loss(model.decode(*model.encode(data.x_test)), data.x_test).item() if has_decoder else None
+    for part in PARTS:
+        x = getattr(data, f'x_{part}')
+        with torch.no_grad(): row[_field('linear', part, 'rec_mse')] = F.mse_loss(model.decode(*model.encode(x)), x).item() if has_decoder and len(x) else None
     return row
 
 def run_one_identity(cfg:RunConfig) -> dict:
     "The identity fields of a run's row."
     return dict(key=cfg.key, family=None if cfg.baseline else cfg.family, objective=None if cfg.baseline else cfg.objective,
-                alpha=None if cfg.baseline else cfg.alpha, baseline=cfg.baseline, seed=cfg.seed)
+                alpha=None if cfg.baseline else cfg.alpha, baseline=cfg.baseline, split=cfg.split, seed=cfg.seed)
 
 def run_one(cfg:RunConfig, data:MultiViewData, progress:bool=False) -> dict:
-    "Train (unless the baseline is the raw features) and evaluate one run: the JSONL row of a sweep."
+    "Train (unless the baseline needs no training) and evaluate one run: the JSONL row of a sweep."
+    if data.info.get('split', cfg.split) != cfg.split: raise ValueError(f"data holds split {data.info['split']}, the run asks for split {cfg.split}")
     t0, model, info = time.process_time(), None, {}
     if cfg.baseline in ('nce_pitch', 'nce_instrument'): model, info = train_contrastive(cfg, data, progress)
-    elif cfg.baseline != 'raw': model, info = train_multiview(cfg, data, progress)
+    elif cfg.baseline not in UNTRAINED: model, info = train_multiview(cfg, data, progress)
     row = run_one_identity(cfg)
     row.update(evaluate_run(cfg, data, model))
     hist = info.get('history') or [None]
     row.update(lambda_rec=info.get('lambda_rec'), final_loss=hist[-1], cpu_s=time.process_time() - t0)
     return row
 
+
 # %% ../nbs/07a_multiview.ipynb #3c7707f5
 @dataclass(frozen=True)
 class SweepConfig:
-    "A sweep: the notes and features it runs on, the grid of runs, and the training settings shared by every run."
+    "A sweep: the notes and features it runs on, the instrument splits, the grid of runs, and the training settings shared by every run."
     feature:str = 'logmel'           # frozen features: logmel, mae or aisfx
     soundfont:str|None = None        # SF2/SF3 SoundFont (None: TimGM6mb.sf2 from the pretty_midi wheel)
     pitch_lo:int = 36                # lowest MIDI pitch of the notes
     pitch_hi:int = 84                # highest MIDI pitch
     pitch_step:int = 1               # step between pitches
+    splits:tuple = (0, 1, 2)         # instrument splits: each draws other held-out (test) programs, and validation programs among the rest
+    val_frac:float = 0.25            # fraction of each family's training programs used for validation (selection), not for training
     seeds:tuple = (0, 1, 2)          # seeds of every configuration
-    families:tuple = OBJECTIVE_FAMILIES  # objective families swept
+    families:tuple = ('infonce', 'vicreg')  # objective families swept (all: infonce, cosine, vicreg)
     objectives:tuple = OBJECTIVES    # objective types swept
-    alphas:tuple = ALPHAS            # reconstruction weights swept
+    alphas:tuple = (0.4,)            # reconstruction weights swept (1: reconstruction only, the recon baseline)
     baselines:tuple = BASELINES      # baselines run beside the grid
-    steps:int = 1000                 # optimizer steps per run
+    probes:tuple = PROBES            # probes of every space: linear and mlp
+    steps:int = 500                  # optimizer steps per run
     batch_size:int = 128             # pairs per step
     hidden:int = 128                 # hidden width of the MLPs
     latent_dim:int = 32              # size of `z_s` and of `z_p`
-    probe_epochs:int = 200           # full-batch steps of each linear probe
+    probe_epochs:int = 200           # full-batch steps of each probe
 
     def __post_init__(self):
         if self.feature not in FEATURES: raise ValueError(f"feature must be one of {FEATURES}, got {self.feature!r}")
         if self.soundfont is not None: object.__setattr__(self, 'soundfont', str(check_soundfont(self.soundfont)))
-        for name, allowed in (('families', OBJECTIVE_FAMILIES), ('objectives', OBJECTIVES), ('baselines', BASELINES)):
+        for name, allowed in (('families', OBJECTIVE_FAMILIES), ('objectives', OBJECTIVES), ('baselines', BASELINES), ('probes', PROBES)):
             vals = tuple(getattr(self, name))
             bad = [v for v in vals if v not in allowed]
             if bad or not vals: raise ValueError(f"{name} must be names from {allowed}, got {bad[0] if bad else 'none'!r}")
             object.__setattr__(self, name, vals)
         object.__setattr__(self, 'alphas', tuple(check_float(a, 'alpha', lo=0, hi=1) for a in self.alphas))
-        object.__setattr__(self, 'seeds', tuple(check_int(s, 'seed', lo=0) for s in self.seeds))
-        if not self.seeds: raise ValueError("seeds must not be empty")
+        for name in ('seeds', 'splits'):
+            object.__setattr__(self, name, tuple(check_int(s, name[:-1], lo=0) for s in getattr(self, name)))
+            if not getattr(self, name): raise ValueError(f"{name} must not be empty")
+        check_float(self.val_frac, 'val_frac', lo=0, hi=0.5)
         self.notes_config(); self.run_config()  # validates the rest
 
-    def notes_config(self) -> NotesConfig:
-        "The notes the sweep runs on."
-        return NotesConfig(soundfont=self.soundfont, pitch_lo=self.pitch_lo, pitch_hi=self.pitch_hi, pitch_step=self.pitch_step)
+    def notes_config(self, split:int=0) -> NotesConfig:
+        "The notes the sweep runs on, with the held-out programs of `split`."
+        return NotesConfig(soundfont=self.soundfont, pitch_lo=self.pitch_lo, pitch_hi=self.pitch_hi, pitch_step=self.pitch_step, split_seed=split)
 
     def run_config(self, **kw) -> RunConfig:
-        "A run with the sweep's training settings, and `kw` (family, objective, alpha or baseline, seed)."
+        "A run with the sweep's training settings, and `kw` (family, objective, alpha or baseline, split, seed)."
         return RunConfig(**dict(dict(steps=self.steps, batch_size=self.batch_size, hidden=self.hidden, shared_dim=self.latent_dim,
-                                     private_dim=self.latent_dim, probe_epochs=self.probe_epochs), **kw))
+                                     private_dim=self.latent_dim, probe_epochs=self.probe_epochs, probes=self.probes), **kw))
 
     def plan(self) -> list:
-        "Every run of the sweep, in a fixed order: the grid (family × objective × alpha) then the baselines, for each seed."
+        "Every run of the sweep, in a fixed order: for each split and seed, the grid (family × objective × alpha) then the baselines."
         grid = [dict(family=f, objective=o, alpha=a) for f in self.families for o in self.objectives for a in self.alphas]
-        return [self.run_config(seed=s, **g) for s in self.seeds for g in grid + [dict(baseline=b) for b in self.baselines]]
+        return [self.run_config(split=p, seed=s, **g) for p in self.splits for s in self.seeds for g in grid + [dict(baseline=b) for b in self.baselines]]
 
-QUICK = dict(pitch_lo=48, pitch_hi=72, pitch_step=2, seeds=(0,), objectives=('both',), alphas=(0.4,), steps=200, probe_epochs=100)
+QUICK = dict(pitch_lo=48, pitch_hi=72, pitch_step=2, splits=(0,), seeds=(0,), objectives=('both',), alphas=(0.4,), steps=200, probe_epochs=100)
+
 
 # %% ../nbs/07a_multiview.ipynb #848b9296
 def read_rows(path) -> list:
@@ -386,13 +451,13 @@ def parse_shard(text) -> tuple:
     return i, n
 
 # %% ../nbs/07a_multiview.ipynb #52d4cafc
-_IDENTITY = ('key', 'family', 'objective', 'alpha', 'baseline', 'seed')
+_IDENTITY = ('key', 'family', 'objective', 'alpha', 'baseline', 'split', 'seed')
 REPORT_FILES = ('report.md', 'summary.json', 'mse_vs_accuracy.png', 'margin_vs_accuracy.png', 'accuracy_vs_alpha.png')
 
 def _recon_key(row_or_cfg) -> str|None:
     "Runs with no disentangling term (alpha = 1, or the recon baseline) train the same model: the key of that model's run."
     get = (lambda k: row_or_cfg.get(k)) if isinstance(row_or_cfg, dict) else (lambda k: getattr(row_or_cfg, k))
-    if get('baseline') == 'recon' or (get('baseline') is None and get('alpha') == 1): return f"baseline:recon/s{get('seed')}"
+    if get('baseline') == 'recon' or (get('baseline') is None and get('alpha') == 1): return f"baseline:recon/split{get('split') or 0}/s{get('seed')}"
     return None
 
 def prepare_sweep_dir(out, cfg:SweepConfig, force:bool=False) -> Path:
@@ -413,13 +478,13 @@ def prepare_sweep_dir(out, cfg:SweepConfig, force:bool=False) -> Path:
     if not meta.exists(): write_json(settings, meta)
     return out
 
-def load_sweep_data(cfg:SweepConfig, cache:str|Path|None=None, progress:bool=False) -> MultiViewData:
-    "Render (or read from the cache) the sweep's notes and compute their frozen features."
-    notes = load_notes(cfg.notes_config(), cache, progress)
+def load_sweep_data(cfg:SweepConfig, split:int=0, cache:str|Path|None=None, progress:bool=False) -> MultiViewData:
+    "Render (or read from the cache) the sweep's notes, compute their frozen features, and split them for `split`."
+    notes = load_notes(cfg.notes_config(split), cache, progress)
     t0 = time.process_time()
     x = note_features(notes, cfg.feature, progress=progress)
     return make_multiview_data(notes, x, dict(feature=cfg.feature, notes_key=notes.key, n_notes=len(notes),
-                                              render_cpu_s=notes.render_time_s, feature_cpu_s=time.process_time() - t0))
+                                              render_cpu_s=notes.render_time_s, feature_cpu_s=time.process_time() - t0), cfg.val_frac)
 
 def run_sweep(out,                        # sweep directory: sweep.json (settings) and rows.jsonl (one row per run)
               cfg:SweepConfig=SweepConfig(), # what to run
@@ -427,62 +492,88 @@ def run_sweep(out,                        # sweep directory: sweep.json (setting
               force:bool=False,           # start over, replacing a sweep already in `out`
               progress:bool=True,         # progress bars
               cache:str|Path|None=None,   # cache root of notes and features
-              data:MultiViewData|None=None, # the data, when the caller already has it (else built from cfg)
+              data:MultiViewData|dict|None=None, # the data (of the one split, or split -> data), when the caller has it already
              ) -> dict:                   # what was run and skipped, and the CPU time it took
     "Run the sweep's runs not yet in `out/rows.jsonl`, appending one row per run as soon as it is done."
     i, n = shard
     out = prepare_sweep_dir(out, cfg, force)
     rows_file, t0 = out / 'rows.jsonl', time.process_time()
+    datas = {data.info.get('split', 0): data} if isinstance(data, MultiViewData) else dict(data or {})
     plan = [c for k, c in enumerate(cfg.plan()) if k % n == i]
     done = {r['key']: r for r in read_rows(rows_file)}
     trained = {_recon_key(r): r for r in done.values() if _recon_key(r) and not r.get('same_as')}
     todo = [c for c in plan if c.key not in done]
-    if todo and data is None: data = load_sweep_data(cfg, cache, progress)
     for c in progress_bar(todo, desc=f'sweep {i}/{n}', disable=not progress):
         rk = _recon_key(c)
         if rk in trained:  # the same model was trained already: copy its numbers
             row = dict(trained[rk], **run_one_identity(c), same_as=trained[rk]['key'], cpu_s=0.)
         else:
-            row = run_one(c, data)
+            if c.split not in datas: datas[c.split] = load_sweep_data(cfg, c.split, cache, progress)
+            row = run_one(c, datas[c.split])
             if rk: trained[rk] = row
         _append_row(rows_file, row); done[c.key] = row
     return dict(out=str(out), ran=len(todo), skipped=len(plan) - len(todo), cpu_s=time.process_time() - t0,
-                data=None if data is None else data.info)
+                data={k: d.info for k, d in datas.items()})
+
 
 # %% ../nbs/07a_multiview.ipynb #ccd8c435
-METRICS = tuple(f'acc_{t}_{s}' for t in TASKS for s in SPACES) + ('margin_family', 'margin_pitch', 'rec_mse')
+def _names(prefix=''): return tuple(f'{prefix}acc_{t}_{s}' for t in TASKS for s in SPACES) + (f'{prefix}margin_family', f'{prefix}margin_pitch')
+METRICS = _names() + ('rec_mse',) + _names('mlp_') + tuple(f'majority_{t}' for t in TASKS)
 
-def _config_key(row): return row['key'].rsplit('/s', 1)[0]
+def _config_key(row) -> str:
+    "What a row measures: its key without split and seed (rows written before splits existed: without the seed)."
+    k = row['key']
+    return k.split('/split')[0] if '/split' in k else k.rsplit('/s', 1)[0]
+
+def _cell(row) -> tuple: return (row.get('split') or 0, row['seed'])
+
+def spread(values:dict) -> dict:
+    "One number per (split, seed) cell -> mean, split-to-split sd, seed-to-seed sd, 95% t-interval over the cells, counts."
+    from scipy.stats import t as student_t
+    v = {c: float(x) for c, x in values.items() if x is not None and np.isfinite(x)}
+    nan = float('nan')
+    if not v: return dict(mean=nan, sd_split=nan, sd_seed=nan, lo=nan, hi=nan, n=0, n_splits=0, n_seeds=0)
+    x = np.array(list(v.values()))
+    by_split = {}
+    for (s, _), val in v.items(): by_split.setdefault(s, []).append(val)
+    means = np.array([np.mean(a) for a in by_split.values()])
+    within = [np.var(a, ddof=1) for a in by_split.values() if len(a) > 1]
+    half = float(student_t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else nan
+    return dict(mean=float(x.mean()), sd_split=float(means.std(ddof=1)) if len(means) > 1 else nan,
+                sd_seed=float(math.sqrt(np.mean(within))) if within else nan, lo=float(x.mean()) - half, hi=float(x.mean()) + half,
+                n=len(x), n_splits=len(by_split), n_seeds=max(len(a) for a in by_split.values()))
+
+def per_cell(rows:list, fn) -> dict:
+    "fn(rows of one cell) for every (split, seed) cell (NaN where fn has nothing to work on)."
+    out = {}
+    for c in sorted({_cell(r) for r in rows}):
+        try: out[c] = float(fn([r for r in rows if _cell(r) == c]))
+        except (ValueError, ZeroDivisionError, KeyError, TypeError, StopIteration): out[c] = float('nan')
+    return out
 
 def summarize(rows:list) -> dict:
-    "Mean, sd (over seeds) and number of seeds of every metric, per configuration (the key without its seed)."
+    "Per configuration (the key without split and seed): `spread` of every metric over the cells, flattened (`m`, `m_sd_split`, ...)."
     groups = {}
     for r in rows: groups.setdefault(_config_key(r), []).append(r)
     out = {}
     for k, rs in groups.items():
-        s = {f: rs[0][f] for f in ('family', 'objective', 'alpha', 'baseline')} | dict(n_seeds=len(rs))
+        s = {f: rs[0][f] for f in ('family', 'objective', 'alpha', 'baseline')} | dict(n_cells=len(rs))
         for m in METRICS:
-            vals = np.array([r[m] for r in rs if r.get(m) is not None], dtype=float)
-            s[m] = float(vals.mean()) if len(vals) else None
-            s[m + '_sd'] = float(vals.std(ddof=1)) if len(vals) > 1 else (0. if len(vals) else None)
+            if all(r.get(m) is None for r in rs): s[m] = None; continue
+            sp = spread({_cell(r): r.get(m) for r in rs})
+            s[m] = sp['mean']; s[m + '_sd'] = float(np.std([r[m] for r in rs if r.get(m) is not None], ddof=1)) if sp['n'] > 1 else 0.
+            s.update({f'{m}_{p}': sp[p] for p in ('sd_split', 'sd_seed', 'lo', 'hi')})
         out[k] = s
     return out
 
-def _overall(r): return (r['acc_pitch_concat'] + r['acc_family_concat']) / 2
-def _margin(r): return (r['margin_pitch'] + r['margin_family']) / 2
+def _overall(r, p=''): return (r[f'{p}acc_pitch_concat'] + r[f'{p}acc_family_concat']) / 2
+def _margin(r, p=''): return (r[f'{p}margin_pitch'] + r[f'{p}margin_family']) / 2
 
 def _spearman(a, b):
     ra, rb = (np.argsort(np.argsort(np.asarray(x, float))).astype(float) for x in (a, b))
-    if ra.std() == 0 or rb.std() == 0: return float('nan')
+    if len(ra) < 3 or ra.std() == 0 or rb.std() == 0: return float('nan')
     return float(np.corrcoef(ra, rb)[0, 1])
 
-def _per_seed(rows, fn) -> np.ndarray:
-    "fn(rows of one seed) for every seed, as an array (NaN where fn has nothing to work on)."
-    out = []
-    for s in sorted({r['seed'] for r in rows}):
-        try: out.append(float(fn([r for r in rows if r['seed'] == s])))
-        except (ValueError, ZeroDivisionError, KeyError): out.append(float('nan'))
-    return np.array(out)
 
 # %% ../nbs/07a_multiview.ipynb #6f7fce9e
 def _grid(rows, objective=None, mid=False, decoder=False):
@@ -499,76 +590,120 @@ def _baseline(rs, name):
     if not b: raise ValueError(f"no {name} row")
     return b[0]
 
-def best_hybrid(rows:list) -> str|None:
-    "The similarity+separation configuration with reconstruction (0 < alpha < 1) of highest overall accuracy, mean over seeds."
-    summ = summarize(_grid(rows, 'both', mid=True))
-    if not summ: return None
-    return max(summ, key=lambda k: (summ[k]['acc_pitch_concat'] + summ[k]['acc_family_concat']) / 2)
+def _val_overall(r):
+    if r.get('val_acc_pitch_concat') is None: raise ValueError(f"{r['key']} has no validation numbers: selection needs a sweep with --val-frac > 0")
+    return (r['val_acc_pitch_concat'] + r['val_acc_family_concat']) / 2
 
-def _verdict(mean, sd, n, expect, tol=0.05):
-    if expect is None or not np.isfinite(mean): return '—'
-    se = sd / math.sqrt(n) if n > 1 else 0.
-    if expect == 'near0': return 'agree' if abs(mean) <= tol else 'disagree'
-    sign = 1 if expect == '>0' else -1
-    if sign * mean > 2 * se: return 'agree' if n > 1 else 'agree (1 seed)'
-    if sign * mean < -2 * se: return 'disagree' if n > 1 else 'disagree (1 seed)'
-    return 'unclear (within 2 s.e.)'
-
-def findings(rows:list) -> list:
-    "Each published finding as a number per seed, summarised as mean ± sd with a verdict against the published direction."
-    hyb = best_hybrid(rows)
-    hybrid_rows = lambda rs: [r for r in rs if _config_key(r) == hyb]
-    sep, sim = (lambda rs: _grid(rs, 'separation')), (lambda rs: _grid(rs, 'similarity'))
-    both = lambda rs: _grid(rs, 'both', mid=True)
-    no_rec = lambda rs: [r for r in rs if r['alpha'] < 1]
-    best_nce = lambda rs, t: max(_baseline(rs, b)[f'acc_{t}_concat'] for b in ('nce_pitch', 'nce_instrument'))
-    specs = [
-        ("Separation matters more than similarity for disentanglement: mean margin, separation − similarity (α < 1)", "> 0",
-         lambda rs: _mean(no_rec(sep(rs)), _margin) - _mean(no_rec(sim(rs)), _margin), '>0'),
-        ("  … family margin, separation − similarity", "> 0", lambda rs: _mean(no_rec(sep(rs)), lambda r: r['margin_family']) - _mean(no_rec(sim(rs)), lambda r: r['margin_family']), '>0'),
-        ("  … pitch margin, separation − similarity", "> 0", lambda rs: _mean(no_rec(sep(rs)), lambda r: r['margin_pitch']) - _mean(no_rec(sim(rs)), lambda r: r['margin_pitch']), '>0'),
-        ("Similarity + separation with reconstruction (0 < α < 1): family margin", "> 0", lambda rs: _mean(both(rs), lambda r: r['margin_family']), '>0'),
-        ("  … pitch margin", "> 0", lambda rs: _mean(both(rs), lambda r: r['margin_pitch']), '>0'),
-        ("  … overall accuracy − reconstruction-only (mean of the two tasks)", "≈ 0 (within ±0.05)", lambda rs: _mean(both(rs), _overall) - _overall(_baseline(rs, 'recon')), 'near0'),
-        (f"Hybrid ({hyb}) overall pitch accuracy", "0.71", lambda rs: _mean(hybrid_rows(rs), lambda r: r['acc_pitch_concat']), None),
-        (f"Hybrid ({hyb}) overall instrument-family accuracy", "0.94", lambda rs: _mean(hybrid_rows(rs), lambda r: r['acc_family_concat']), None),
-        ("Contrastive baselines, overall pitch accuracy (the better of the two)", "0.65", lambda rs: best_nce(rs, 'pitch'), None),
-        ("Contrastive baselines, overall family accuracy (the better of the two)", "0.81", lambda rs: best_nce(rs, 'family'), None),
-        ("Raw features, pitch accuracy", "0.67", lambda rs: _baseline(rs, 'raw')['acc_pitch_concat'], None),
-        ("Raw features, family accuracy", "0.91", lambda rs: _baseline(rs, 'raw')['acc_family_concat'], None),
-        ("Hybrid − best contrastive baseline, pitch", "+0.06", lambda rs: _mean(hybrid_rows(rs), lambda r: r['acc_pitch_concat']) - best_nce(rs, 'pitch'), '>0'),
-        ("Hybrid − best contrastive baseline, family", "+0.13", lambda rs: _mean(hybrid_rows(rs), lambda r: r['acc_family_concat']) - best_nce(rs, 'family'), '>0'),
-        ("Hybrid − the better contrastive baseline on the mean of the two tasks (one model for both)", "+0.10",
-         lambda rs: _mean(hybrid_rows(rs), _overall) - max(_overall(_baseline(rs, b)) for b in ('nce_pitch', 'nce_instrument')), '>0'),
-        ("Hybrid − raw features, pitch", "+0.04", lambda rs: _mean(hybrid_rows(rs), lambda r: r['acc_pitch_concat']) - _baseline(rs, 'raw')['acc_pitch_concat'], '>0'),
-        ("Hybrid − raw features, family", "+0.03", lambda rs: _mean(hybrid_rows(rs), lambda r: r['acc_family_concat']) - _baseline(rs, 'raw')['acc_family_concat'], '>0'),
-        ("Margins are highest where overall accuracy drops: Spearman ρ(mean margin, overall accuracy) over configurations (α < 1)", "< 0",
-         lambda rs: _spearman([_margin(r) for r in no_rec(_grid(rs))], [_overall(r) for r in no_rec(_grid(rs))]), '<0'),
-        ("  … pitch: ρ(pitch margin, overall pitch accuracy)", "< 0",
-         lambda rs: _spearman([r['margin_pitch'] for r in no_rec(_grid(rs))], [r['acc_pitch_concat'] for r in no_rec(_grid(rs))]), '<0'),
-        ("  … family: ρ(family margin, overall family accuracy)", "< 0",
-         lambda rs: _spearman([r['margin_family'] for r in no_rec(_grid(rs))], [r['acc_family_concat'] for r in no_rec(_grid(rs))]), '<0'),
-        ("Lower reconstruction MSE goes with higher overall accuracy: Spearman ρ(MSE, overall accuracy), α > 0", "< 0",
-         lambda rs: _spearman([r['rec_mse'] for r in _grid(rs, decoder=True)], [_overall(r) for r in _grid(rs, decoder=True)]), '<0'),
-        ("  … pitch: ρ(MSE, overall pitch accuracy)", "< 0",
-         lambda rs: _spearman([r['rec_mse'] for r in _grid(rs, decoder=True)], [r['acc_pitch_concat'] for r in _grid(rs, decoder=True)]), '<0'),
-        ("  … family: ρ(MSE, overall family accuracy)", "< 0",
-         lambda rs: _spearman([r['rec_mse'] for r in _grid(rs, decoder=True)], [r['acc_family_concat'] for r in _grid(rs, decoder=True)]), '<0'),
-    ]
-    out = []
-    for name, published, fn, expect in specs:
-        v = _per_seed(rows, fn); v = v[np.isfinite(v)]
-        mean = float(v.mean()) if len(v) else float('nan'); sd = float(v.std(ddof=1)) if len(v) > 1 else 0.
-        out.append(dict(finding=name, published=published, mean=mean, sd=sd, n_seeds=len(v), verdict=_verdict(mean, sd, len(v), expect)))
+def select(rows:list, candidates) -> dict:
+    "In each (split, seed) cell, the candidate row (`candidates(cell rows)`) of highest *validation* overall accuracy: cell -> config key. Reads no test number."
+    out = {}
+    for c in sorted({_cell(r) for r in rows}):
+        rs = candidates([r for r in rows if _cell(r) == c])
+        if rs: out[c] = _config_key(max(rs, key=_val_overall))
     return out
 
+def select_hybrid(rows:list) -> dict:
+    "The similarity+separation configuration with reconstruction (0 < alpha < 1) chosen on validation in each cell: cell -> config key."
+    return select(rows, lambda rs: _grid(rs, 'both', mid=True))
+
+def select_contrastive(rows:list) -> dict:
+    "The better of the two contrastive baselines on validation (mean of the two tasks) in each cell: cell -> config key."
+    return select(rows, lambda rs: [r for r in rs if r['baseline'] in ('nce_pitch', 'nce_instrument')])
+
+def best_hybrid(rows:list) -> str|None:
+    "The hybrid chosen on validation in most cells (ties: the first in order)."
+    chosen = list(select_hybrid(rows).values())
+    return max(chosen, key=chosen.count) if chosen else None
+
+def _chosen(rs, picks):
+    "The row of a cell that `picks` (cell -> config key) names."
+    c = _cell(rs[0])
+    return next(r for r in rs if _config_key(r) == picks[c])
+
+def _verdict(sp, expect, tol=0.05, published=True):
+    "reproduced / contradicted / inconclusive from the 95% interval (for our own comparisons: > 0 / < 0 / inconclusive)."
+    if expect is None or not np.isfinite(sp['mean']): return '—'
+    if sp['n'] < 2 or not np.isfinite(sp['lo']): return 'inconclusive (one cell)'
+    lo, hi = sp['lo'], sp['hi']
+    if expect == 'near0':
+        if -tol <= lo and hi <= tol: return 'reproduced'
+        return 'contradicted' if hi < -tol or lo > tol else 'inconclusive'
+    sign = 1 if expect == '>0' else -1
+    yes, no = ('reproduced', 'contradicted') if published else (('> 0', '< 0') if sign > 0 else ('< 0', '> 0'))
+    if (lo > 0 if sign > 0 else hi < 0): return yes
+    if (hi < 0 if sign > 0 else lo > 0): return no
+    return 'inconclusive'
+
+def finding_specs(rows:list, p:str='') -> list:
+    "The findings as (claim, null, published, fn(cell rows) -> number, expected direction, published?) for the probe with field prefix `p`."
+    has_val = any(r.get('val_acc_pitch_concat') is not None for r in rows)
+    hyb, nce = (select_hybrid(rows), select_contrastive(rows)) if has_val else ({}, {})
+    sep, sim = (lambda rs: _grid(rs, 'separation', mid=True)), (lambda rs: _grid(rs, 'similarity', mid=True))
+    both = lambda rs: _grid(rs, 'both', mid=True)
+    m = lambda name: (lambda r: r[f'{p}{name}'])
+    acc = lambda task: m(f'acc_{task}_concat')
+    H = lambda rs: _chosen(rs, hyb)
+    specs = [
+        ("Separation matters more than similarity: mean margin, separation − similarity", "0", "> 0",
+         lambda rs: _mean(sep(rs), lambda r: _margin(r, p)) - _mean(sim(rs), lambda r: _margin(r, p)), '>0', True),
+        ("  … family margin, separation − similarity", "0", "> 0", lambda rs: _mean(sep(rs), m('margin_family')) - _mean(sim(rs), m('margin_family')), '>0', True),
+        ("  … pitch margin, separation − similarity", "0", "> 0", lambda rs: _mean(sep(rs), m('margin_pitch')) - _mean(sim(rs), m('margin_pitch')), '>0', True),
+        ("Similarity + separation with reconstruction: family margin", "0", "> 0", lambda rs: _mean(both(rs), m('margin_family')), '>0', True),
+        ("  … pitch margin", "0", "> 0", lambda rs: _mean(both(rs), m('margin_pitch')), '>0', True),
+        ("  … overall accuracy − reconstruction-only (mean of the two tasks)", "0", "≈ 0 (±0.05)",
+         lambda rs: _mean(both(rs), lambda r: _overall(r, p)) - _overall(_baseline(rs, 'recon'), p), 'near0', True),
+    ]
+    if has_val: specs += [
+        ("Hybrid (chosen on validation) − the better contrastive baseline (chosen on validation), mean of the two tasks", "0", "+0.10",
+         lambda rs: _overall(H(rs), p) - _overall(_chosen(rs, nce), p), '>0', True),
+        ("Hybrid − raw features, pitch", "0", "+0.04", lambda rs: acc('pitch')(H(rs)) - acc('pitch')(_baseline(rs, 'raw')), '>0', True),
+        ("Hybrid − raw features, family", "0", "+0.03", lambda rs: acc('family')(H(rs)) - acc('family')(_baseline(rs, 'raw')), '>0', True),
+        ("Hybrid − PCA-64 of the raw features, pitch", "0", "—", lambda rs: acc('pitch')(H(rs)) - acc('pitch')(_baseline(rs, 'pca')), '>0', False),
+        ("Hybrid − PCA-64 of the raw features, family", "0", "—", lambda rs: acc('family')(H(rs)) - acc('family')(_baseline(rs, 'pca')), '>0', False),
+    ]
+    no_rec = lambda rs: [r for r in _grid(rs) if r['alpha'] < 1]
+    dec = lambda rs: _grid(rs, decoder=True) + [_baseline(rs, 'recon')]
+    specs += [
+        ("Margins are highest where overall accuracy drops: Spearman ρ(mean margin, overall accuracy) over configurations", "0", "< 0",
+         lambda rs: _spearman([_margin(r, p) for r in no_rec(rs)], [_overall(r, p) for r in no_rec(rs)]), '<0', True),
+        ("  … pitch: ρ(pitch margin, overall pitch accuracy)", "0", "< 0",
+         lambda rs: _spearman([m('margin_pitch')(r) for r in no_rec(rs)], [acc('pitch')(r) for r in no_rec(rs)]), '<0', True),
+        ("  … family: ρ(family margin, overall family accuracy)", "0", "< 0",
+         lambda rs: _spearman([m('margin_family')(r) for r in no_rec(rs)], [acc('family')(r) for r in no_rec(rs)]), '<0', True),
+        ("Lower reconstruction MSE goes with higher overall accuracy: ρ(MSE, overall accuracy), models with a decoder", "0", "< 0",
+         lambda rs: _spearman([r['rec_mse'] for r in dec(rs)], [_overall(r, p) for r in dec(rs)]), '<0', True),
+        ("  … pitch: ρ(MSE, overall pitch accuracy)", "0", "< 0",
+         lambda rs: _spearman([r['rec_mse'] for r in dec(rs)], [acc('pitch')(r) for r in dec(rs)]), '<0', True),
+        ("  … family: ρ(MSE, overall family accuracy)", "0", "< 0",
+         lambda rs: _spearman([r['rec_mse'] for r in dec(rs)], [acc('family')(r) for r in dec(rs)]), '<0', True),
+    ]
+    return specs
+
+def findings(rows:list, probes:tuple|None=None) -> list:
+    "Each published finding as one paired number per (split, seed) cell, per probe: mean, spread, 95% interval and verdict."
+    probes = probes or tuple(pr for pr in PROBES if any(r.get(_field(pr, 'test', 'acc_pitch_concat')) is not None for r in rows))
+    out = []
+    for probe in probes:
+        for claim, null, published, fn, expect, is_pub in finding_specs(rows, 'mlp_' if probe == 'mlp' else ''):
+            sp = spread(per_cell(rows, fn))
+            out.append(dict(finding=claim, probe=probe, null=null, published=published, **sp, verdict=_verdict(sp, expect, published=is_pub)))
+    return out
+
+def fmt_spread(sp:dict, sign:bool=True, digits:int=3) -> str:
+    "`mean [lo, hi] (± sd split / sd seed)`, or `mean (one cell)`."
+    if not np.isfinite(sp['mean']): return 'n/a'
+    f = lambda x: f"{x:{'+' if sign else ''}.{digits}f}"
+    if sp['n'] < 2: return f"{f(sp['mean'])} (one cell)"
+    sd = lambda x: f"{x:.{digits}f}" if np.isfinite(x) else '–'
+    return f"{f(sp['mean'])} [{f(sp['lo'])}, {f(sp['hi'])}] (± {sd(sp['sd_split'])} / {sd(sp['sd_seed'])})"
+
 def findings_table(found:list) -> str:
-    "The findings as a markdown table: published value, ours (mean ± sd over seeds), verdict."
-    lines = ["| finding | published | ours (mean ± sd) | seeds | verdict |", "|---|---|---|---|---|"]
-    for f in found:
-        ours = f"{f['mean']:{'+' if f['verdict'] != '—' else ''}.3f} ± {f['sd']:.3f}" if np.isfinite(f['mean']) else 'n/a'
-        lines.append(f"| {f['finding']} | {f['published']} | {ours} | {f['n_seeds']} | {f['verdict']} |")
+    "The findings as a markdown table: claim, probe, ours (mean, 95% interval, sd split / sd seed), null, published, verdict."
+    lines = ["| finding | probe | ours: mean [95% interval] (± sd split / sd seed) | cells | null | published | verdict |", "|---|---|---|---|---|---|---|"]
+    for f in sorted(found, key=lambda f: [g['finding'] for g in found].index(f['finding'])):
+        lines.append(f"| {f['finding']} | {f['probe']} | {fmt_spread(f)} | {f['n']} | {f['null']} | {f['published']} | {f['verdict']} |")
     return '\n'.join(lines)
+
 
 # %% ../nbs/07a_multiview.ipynb #61bfeea9
 OBJECTIVE_COLORS = dict(similarity='tab:blue', separation='tab:orange', both='tab:green')
@@ -635,20 +770,21 @@ def write_report(out) -> dict:
     if not rows: raise ValueError(f"{out}/rows.jsonl has no complete row yet")
     summ, found = summarize(rows), findings(rows)
     cols = ['acc_pitch_shared', 'acc_pitch_private', 'acc_pitch_concat', 'acc_family_shared', 'acc_family_private', 'acc_family_concat', 'margin_pitch', 'margin_family', 'rec_mse']
-    table = ["| configuration | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
-    table += [f"| {k} | {s['n_seeds']} | " + " | ".join(_fmt(s, c) for c in cols) + " |" for k, s in summ.items()]
+    table = ["| configuration | cells | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    table += [f"| {k} | {s['n_cells']} | " + " | ".join(_fmt(s, c) for c in cols) + " |" for k, s in summ.items()]
     cpu = sum(r.get('cpu_s') or 0 for r in rows)
     text = (f"# Multi-view sweep: {out.name}\n\n{len(rows)} rows, {len(summ)} configurations, {cpu / 60:.1f} CPU-minutes of runs.\n\n"
-            f"## Published findings\n\n{findings_table(found)}\n\n## Every configuration (mean ± sd over seeds)\n\n" + '\n'.join(table) + '\n')
+            f"## Published findings\n\n{findings_table(found)}\n\n## Every configuration (linear probes, test instruments: mean ± sd over (split, seed) cells)\n\n" + '\n'.join(table) + '\n')
     atomic_write(out / 'report.md', lambda f: f.write(text.encode()))
-    write_json(dict(summary=summ, findings=found, best_hybrid=best_hybrid(rows), rows=len(rows), cpu_s=cpu), out / 'summary.json')
+    has_val = any(r.get('val_acc_pitch_concat') is not None for r in rows)
+    write_json(dict(summary=summ, findings=found, best_hybrid=best_hybrid(rows) if has_val else None, rows=len(rows), cpu_s=cpu), out / 'summary.json')
     for name, plot in (('mse_vs_accuracy', plot_mse_vs_accuracy), ('margin_vs_accuracy', plot_margin_vs_accuracy), ('accuracy_vs_alpha', plot_accuracy_vs_alpha)):
         fig = plot(summ); fig.savefig(out / f'{name}.png', dpi=80, bbox_inches='tight'); plt.close(fig)
     return dict(summary=summ, findings=found, report=str(out / 'report.md'))
 
 # %% ../nbs/07a_multiview.ipynb #14375f2b
 def sweep_cli(out:str|None=None, # the sweep directory (created; rerunning the same command resumes it, skipping the rows already there)
-              quick:bool=False,  # smoke size: 3 configurations and the baselines, 1 seed, 200 steps, 13 pitches (about a minute)
+              quick:bool=False,  # smoke size: 2 configurations and the 6 baselines, 1 split, 1 seed, 200 steps, 13 pitches (about a minute)
               shard:str='0/1',   # i/n: run only the runs whose index in the plan is i modulo n (cluster job arrays)
               force:bool=False,  # start over, replacing a sweep already in `--out`
               cache:str|None=None, # cache of notes and features (default: `$SOFTFACTOR_CACHE` or `~/.cache/softfactor`)

@@ -17,12 +17,13 @@ import torch.nn.functional as F
 from .base import check_int, check_float, atomic_write, write_json, progress_bar
 
 # %% auto #0
-__all__ = ['FAMILY_PROGRAMS', 'FAMILIES', 'GM_FAMILY', 'PROGRAMS', 'RENDER_FORMAT', 'AISFX_RATE', 'AISFX_SCALE', 'FEATURES',
-           'family_of', 'default_soundfont', 'check_soundfont', 'NotesConfig', 'render_key', 'NoteRenderer',
+__all__ = ['FAMILY_PROGRAMS', 'FAMILIES', 'GM_FAMILY', 'PROGRAMS', 'RENDER_FORMAT', 'PROBES', 'AISFX_RATE', 'AISFX_SCALE',
+           'FEATURES', 'family_of', 'default_soundfont', 'check_soundfont', 'NotesConfig', 'render_key', 'NoteRenderer',
            'to_sample_rate', 'peak_db', 'render_program', 'cache_root', 'save_checked', 'load_checked',
            'heldout_programs', 'NoteSet', 'load_notes', 'midi_to_hz', 'spectral_f0', 'cents_off', 'hz_to_mel',
-           'mel_to_hz', 'mel_filterbank', 'log_mel', 'pool_frames', 'LogmelConfig', 'logmel_features', 'linear_probe',
-           'MAEConfig', 'SpecMAE', 'pretrain_mae', 'AisfxEncoder', 'note_features']
+           'mel_to_hz', 'mel_filterbank', 'log_mel', 'pool_frames', 'LogmelConfig', 'logmel_features',
+           'probe_accuracies', 'linear_probe', 'majority_share', 'shuffled_labels', 'MAEConfig', 'SpecMAE',
+           'pretrain_mae', 'AisfxEncoder', 'note_features', 'feature_table', 'table_spread']
 
 # %% ../nbs/07_notes.ipynb #ad80f3ac
 FAMILY_PROGRAMS = {  # NSynth-like instrument families -> General MIDI programs (0-based)
@@ -369,6 +370,45 @@ def logmel_features(audio:torch.Tensor, cfg:LogmelConfig=LogmelConfig(), sample_
     return pool_frames(spec, cfg.segments)
 
 # %% ../nbs/07_notes.ipynb #14ef572a
+PROBES = ('linear', 'mlp')
+
+def _as_xy(x, y): return torch.as_tensor(x).float(), torch.as_tensor(y).long()
+
+def probe_accuracies(x_train:torch.Tensor,   # (N, D) training inputs
+                     y_train:torch.Tensor,   # (N,) integer labels
+                     tests:dict,             # name -> (x (M, D), y (M,)): the sets to score
+                     kind:str='linear',      # 'linear', or 'mlp' (one hidden layer of `hidden` ReLU units)
+                     dropout:float=0.2,      # dropout on the input during training
+                     epochs:int=300,         # full-batch Adam steps
+                     lr:float=1e-2,          # Adam learning rate
+                     weight_decay:float=1e-4, # Adam weight decay
+                     seed:int=0,             # seed of the initialisation and the dropout masks
+                     hidden:int=128,         # hidden units of the 'mlp' probe
+                     n_classes:int|None=None, # output size (default: 1 + the largest label of any set)
+                    ) -> dict:               # name -> accuracy
+    "Accuracies of one probe (standardised inputs, dropout, full-batch Adam) trained on one set and scored on each set of `tests`."
+    if kind not in PROBES: raise ValueError(f"kind must be one of {PROBES}, got {kind!r}")
+    x_train, y_train = _as_xy(x_train, y_train)
+    tests = {name: _as_xy(*xy) for name, xy in tests.items()}
+    for name, (x, y) in {'train': (x_train, y_train), **tests}.items():
+        if x.ndim != 2 or x.shape[1] != x_train.shape[1]:
+            raise ValueError(f"x_train and x_{name} must be (N, D) with the same D, got {tuple(x_train.shape)} and {tuple(x.shape)}")
+        if len(y) != len(x): raise ValueError("each label vector must have one label per row")
+    check_float(dropout, 'dropout', lo=0, hi=0.95); check_int(epochs, 'epochs', lo=1); check_int(hidden, 'hidden', lo=1)
+    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+    xs = (x_train - mean) / std
+    n_classes = n_classes or int(max([y_train.max()] + [y.max() for _, y in tests.values() if len(y)])) + 1
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers = [nn.Linear(xs.shape[1], n_classes)] if kind == 'linear' else [nn.Linear(xs.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, n_classes)]
+        probe = nn.Sequential(nn.Dropout(dropout), *layers)
+        opt = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
+        for _ in range(epochs):
+            opt.zero_grad(set_to_none=True); F.cross_entropy(probe(xs), y_train).backward(); opt.step()
+    probe.eval()
+    with torch.no_grad():
+        return {name: (probe((x - mean) / std).argmax(1) == y).float().mean().item() if len(y) else float('nan') for name, (x, y) in tests.items()}
+
 def linear_probe(x_train:torch.Tensor,   # (N, D) training inputs
                  y_train:torch.Tensor,   # (N,) integer labels
                  x_test:torch.Tensor,    # (M, D) test inputs
@@ -378,26 +418,22 @@ def linear_probe(x_train:torch.Tensor,   # (N, D) training inputs
                  lr:float=1e-2,          # Adam learning rate
                  weight_decay:float=1e-4, # Adam weight decay
                  seed:int=0,             # seed of the initialisation and the dropout masks
+                 kind:str='linear',      # 'linear' or 'mlp'
                 ) -> float:              # accuracy on the test set
-    "Accuracy of a linear classifier (standardised inputs, dropout, full-batch Adam) trained on one set and tested on another."
-    x_train, x_test = torch.as_tensor(x_train).float(), torch.as_tensor(x_test).float()
-    y_train, y_test = torch.as_tensor(y_train).long(), torch.as_tensor(y_test).long()
-    if x_train.ndim != 2 or x_test.ndim != 2 or x_train.shape[1] != x_test.shape[1]:
-        raise ValueError(f"x_train and x_test must be (N, D) with the same D, got {tuple(x_train.shape)} and {tuple(x_test.shape)}")
-    if len(y_train) != len(x_train) or len(y_test) != len(x_test): raise ValueError("each label vector must have one label per row")
-    check_float(dropout, 'dropout', lo=0, hi=0.95); check_int(epochs, 'epochs', lo=1)
-    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-    xs, xt = (x_train - mean) / std, (x_test - mean) / std
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        probe = nn.Sequential(nn.Dropout(dropout), nn.Linear(xs.shape[1], n_classes))
-        opt = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
-        for _ in range(epochs):
-            opt.zero_grad(set_to_none=True); F.cross_entropy(probe(xs), y_train).backward(); opt.step()
-    probe.eval()
-    with torch.no_grad(): return (probe(xt).argmax(1) == y_test).float().mean().item()
+    "Accuracy of a linear (or MLP) classifier (standardised inputs, dropout, full-batch Adam) trained on one set and tested on another."
+    return probe_accuracies(x_train, y_train, {'test': (x_test, y_test)}, kind, dropout, epochs, lr, weight_decay, seed)['test']
+
+def majority_share(y:torch.Tensor|np.ndarray) -> float:
+    "Share of the most common label in `y`: the accuracy of the best constant guess, knowing the test labels (the null of a probe)."
+    y = np.asarray(y)
+    if y.size == 0: raise ValueError("y must not be empty")
+    return float(np.unique(y, return_counts=True)[1].max() / y.size)
+
+def shuffled_labels(y:torch.Tensor|np.ndarray, seed:int=0) -> torch.Tensor:
+    "The labels `y` in a random order (seeded): a probe trained on them can learn nothing about the inputs."
+    y = torch.as_tensor(np.asarray(y)).long()
+    return y[torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))]
+
 
 # %% ../nbs/07_notes.ipynb #5aa792b8
 @dataclass(frozen=True)
@@ -575,3 +611,46 @@ def note_features(notes:NoteSet,                       # the notes
             save_checked(f, features=feats); data = dict(features=feats)
         for r, v in zip(rows, data['features']): out[r] = v
     return torch.from_numpy(np.stack(out)) if out else torch.zeros(0, 0)
+
+# %% ../nbs/07_notes.ipynb #7c707a44
+def feature_table(kinds,                          # frozen features: 'logmel', 'mae', 'aisfx'
+                  splits:tuple=(0, 1, 2),          # instrument splits (`split_seed` of the held-out draw)
+                  seeds:tuple=(0, 1, 2),           # probe seeds
+                  probes:tuple=PROBES,             # 'linear' and/or 'mlp'
+                  notes_cfg:NotesConfig|None=None, # the notes (default `NotesConfig()`), with any split
+                  mae_cfg:MAEConfig=MAEConfig(),   # settings of 'mae'
+                  mae_splits:tuple=(0,),           # splits on which 'mae' is pretrained and probed (2 CPU-minutes each)
+                  shuffled:str|None='logmel',      # features also probed (linear, seed 0) with shuffled training labels
+                  cache:str|Path|None=None,        # cache root
+                 ) -> list:                        # rows: kind, split, seed, probe, dim, family, pitch
+    "Probe accuracies (family, pitch) on the held-out instruments for each kind of frozen features, split, probe seed and probe; with the nulls."
+    rows = []
+    for split in splits:
+        notes = load_notes(replace(notes_cfg or NotesConfig(), split_seed=split), cache)
+        tr, te = ~notes.heldout, notes.heldout
+        ys = dict(family=torch.from_numpy(notes.family), pitch=torch.from_numpy(notes.pitch - notes.pitch.min()))
+        rows.append(dict(kind='majority class of the test notes', split=split, seed=None, probe=None, dim=None,
+                         **{t: majority_share(y[te]) for t, y in ys.items()}))
+        for kind in kinds:
+            if kind == 'mae' and split not in mae_splits: continue
+            x = note_features(notes, kind, mae_cfg=mae_cfg)
+            for seed in seeds:
+                for probe in probes:
+                    rows.append(dict(kind=kind, split=split, seed=seed, probe=probe, dim=x.shape[1],
+                                     **{t: linear_probe(x[tr], y[tr], x[te], y[te], seed=seed, kind=probe) for t, y in ys.items()}))
+            if kind == shuffled:
+                rows.append(dict(kind=f'{kind}, shuffled training labels', split=split, seed=0, probe='linear', dim=x.shape[1],
+                                 **{t: linear_probe(x[tr], shuffled_labels(y[tr], split), x[te], y[te], seed=0) for t, y in ys.items()}))
+    return rows
+
+def table_spread(rows:list, task:str) -> dict:
+    "Per (kind, probe): mean of `task` over the rows, the sd of the split means and the pooled sd over seeds within a split, and counts."
+    groups, out = {}, {}
+    for r in rows: groups.setdefault((r['kind'], r['probe']), {}).setdefault(r['split'], []).append(r[task])
+    for k, by_split in groups.items():
+        vals = [v for vs in by_split.values() for v in vs]
+        within = [np.var(vs, ddof=1) for vs in by_split.values() if len(vs) > 1]
+        out[k] = dict(mean=float(np.mean(vals)), sd_split=float(np.std([np.mean(vs) for vs in by_split.values()], ddof=1)) if len(by_split) > 1 else float('nan'),
+                      sd_seed=float(np.sqrt(np.mean(within))) if within else float('nan'), splits=len(by_split), seeds=max(map(len, by_split.values())))
+    return out
+

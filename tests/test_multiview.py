@@ -6,8 +6,10 @@ import numpy as np
 import pytest, torch
 from softfactor.notes import (NotesConfig, NoteRenderer, render_program, render_key, load_notes, spectral_f0, cents_off,
                               check_soundfont, FAMILY_PROGRAMS, heldout_programs, PROGRAMS)
+from softfactor.notes import probe_accuracies, majority_share, shuffled_labels, GM_FAMILY, FAMILIES
 from softfactor.multiview import (info_nce, info_nce_separation, cosine_similarity_loss, cosine_separation_loss,
-                                  vicreg_separation, vicreg_similarity, MultiViewAE, read_rows, SweepConfig)
+                                  vicreg_separation, vicreg_similarity, MultiViewAE, read_rows, SweepConfig, RunConfig,
+                                  make_multiview_data, run_one, select_hybrid, select_contrastive, findings)
 
 torch.set_num_threads(1)
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
@@ -135,8 +137,8 @@ def test_sweep_shards_and_a_kill_then_rerun(tmp_path, cache):
     sharded = tmp_path / 'sharded'
     for s in ('1/2', '0/2'): _cli('sweep', '--out', str(sharded), *SMALL, '--shard', s, cache=cache)
     full = read_rows(sharded / 'rows.jsonl')
-    plan = SweepConfig(pitch_lo=48, pitch_hi=72, pitch_step=12, seeds=(0,), objectives=('both',), alphas=(0.4,)).plan()
-    assert sorted(r['key'] for r in full) == sorted(c.key for c in plan) and len(full) == 7
+    plan = SweepConfig(pitch_lo=48, pitch_hi=72, pitch_step=12, splits=(0,), seeds=(0,), objectives=('both',), alphas=(0.4,)).plan()
+    assert sorted(r['key'] for r in full) == sorted(c.key for c in plan) and len(full) == 8
     assert (sharded / 'report.md').exists()  # the shard that completed the sweep wrote the report
     out = tmp_path / 'killed'
     proc = subprocess.Popen([CLI, 'sweep', '--out', str(out), *SMALL, '--cache', str(cache), '--quiet'],
@@ -146,11 +148,11 @@ def test_sweep_shards_and_a_kill_then_rerun(tmp_path, cache):
     while time.time() < deadline and len(read_rows(rows)) < 3: time.sleep(0.02)
     proc.send_signal(signal.SIGKILL); proc.wait()
     partial = read_rows(rows)
-    assert 3 <= len(partial) < 7
+    assert 3 <= len(partial) < 8
     with open(rows, 'a') as f: f.write('{"key": "half a li')  # what a kill in mid-write would leave
     _cli('sweep', '--out', str(out), *SMALL, cache=cache)
     after = read_rows(rows)
-    assert len(after) == 7 and len({r['key'] for r in after}) == 7  # nothing lost, nothing repeated
+    assert len(after) == 8 and len({r['key'] for r in after}) == 8  # nothing lost, nothing repeated
     assert _strip(after) == _strip(full)                          # the same numbers as the sharded run
     assert _strip(after[:len(partial)]) == _strip(partial)        # the rows written before the kill are kept as they were
 
@@ -192,3 +194,71 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, cache):
         assert err.count('\n') == 1 and err.startswith('softfactor-multiview') and ': error: ' in err and message in err, (args, err)
     assert not (tmp_path / 'X').exists()                            # nothing written before the input was checked
     assert os.listdir(tmp_path / 'mine') == ['notes.txt']          # a folder that is not a sweep is left alone
+
+# --- validation, selection and the nulls of a probe -------------------------------------------------------
+
+def _fake_notes(split, pitches=(48, 60, 72)):
+    "A note index over every GM program of the table (no audio): what `make_multiview_data` reads."
+    from types import SimpleNamespace
+    program = np.repeat(np.array(PROGRAMS), len(pitches)); pitch = np.tile(np.array(pitches), len(PROGRAMS))
+    family = np.array([FAMILIES.index(GM_FAMILY[p]) for p in program])
+    return SimpleNamespace(program=program, pitch=pitch, family=family, heldout=np.isin(program, heldout_programs(PROGRAMS, 0.25, split)),
+                           cfg=SimpleNamespace(split_seed=split))
+
+class _Notes:
+    def __init__(self, split): self.__dict__.update(vars(_fake_notes(split)))
+    def __len__(self): return len(self.program)
+
+def _synthetic_data(split, seed=0):
+    "Features that carry the family and the pitch, plus noise, for the fake notes of one split."
+    notes = _Notes(split)
+    g = torch.Generator().manual_seed(seed)
+    fam, pit = torch.randn(len(FAMILIES), 16, generator=g), torch.randn(200, 16, generator=g)
+    x = fam[notes.family] + pit[notes.pitch] + 0.5 * torch.randn(len(notes), 16, generator=g)
+    return make_multiview_data(notes, x)
+
+@pytest.mark.parametrize('split', range(3))
+def test_validation_split_shares_no_instrument_with_the_test_split(split):
+    data = _synthetic_data(split)
+    parts = {p: set(getattr(data, f'program_{p}').tolist()) for p in ('train', 'val', 'test')}
+    assert parts['val'] & parts['test'] == set()
+    assert parts['val'] & parts['train'] == set() and parts['train'] & parts['test'] == set()
+    assert parts['test'] == set(heldout_programs(PROGRAMS, 0.25, split))
+    assert {FAMILIES[f] for f in data.family_val} == set(FAMILIES)  # every family has validation instruments
+    assert data.info['split'] == split
+
+def test_splits_hold_out_different_instruments():
+    tests = [set(_synthetic_data(s).program_test.tolist()) for s in range(3)]
+    assert tests[0] != tests[1] and tests[1] != tests[2] and tests[0] != tests[2]
+
+def _with_test_labels_permuted(data, seed):
+    "The same data with the test notes' labels (family and pitch) shuffled among themselves."
+    from dataclasses import replace
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(data.x_test), generator=g).numpy()
+    return replace(data, family_test=data.family_test[perm], pitch_test=data.pitch_test[perm])
+
+def test_selection_never_reads_test_labels():
+    "The rows of a small sweep, scored once with the true test labels and once with permuted ones: other test numbers, the same choices."
+    data = _synthetic_data(0)
+    cfgs = [RunConfig(family=f, objective='both', alpha=a, steps=30, probe_epochs=30, hidden=32, shared_dim=8, private_dim=8)
+            for f in ('infonce', 'vicreg') for a in (0.4, 0.8)]
+    cfgs += [RunConfig(baseline=b, steps=30, probe_epochs=30, hidden=32, shared_dim=8, private_dim=8) for b in ('nce_pitch', 'nce_instrument', 'raw', 'recon')]
+    true_rows = [run_one(c, data) for c in cfgs]
+    for seed in range(2):
+        moved = [run_one(c, _with_test_labels_permuted(data, seed)) for c in cfgs]
+        assert [r['acc_family_concat'] for r in moved] != [r['acc_family_concat'] for r in true_rows]  # the test numbers did change
+        assert [r['val_acc_family_concat'] for r in moved] == [r['val_acc_family_concat'] for r in true_rows]
+        assert select_hybrid(moved) == select_hybrid(true_rows)
+        assert select_contrastive(moved) == select_contrastive(true_rows)
+
+@pytest.mark.parametrize('kind', ['linear', 'mlp'])
+def test_a_probe_on_shuffled_labels_is_at_its_majority_baseline(kind):
+    "Imbalanced classes, features that carry the label: trained on shuffled labels, the probe scores the majority share, not more."
+    g = torch.Generator().manual_seed(0)
+    y = torch.multinomial(torch.tensor([0.6, 0.2, 0.1, 0.1]), 3000, replacement=True, generator=g)
+    x = 3 * torch.nn.functional.one_hot(y, 4).float() + torch.randn(3000, 4, generator=g)
+    true = probe_accuracies(x[:2000], y[:2000], {'test': (x[2000:], y[2000:])}, kind)['test']
+    null = probe_accuracies(x[:2000], shuffled_labels(y[:2000], 1), {'test': (x[2000:], y[2000:])}, kind)['test']
+    assert true > 0.9
+    assert abs(null - majority_share(y[2000:])) < 0.03
