@@ -1,4 +1,4 @@
-"""Shared and private subspaces learned from pairs of notes that share an instrument and differ in pitch: reconstructive and contrastive objectives over three instrument splits and three seeds, chosen on validation instruments, each published finding checked against its null with a linear and an MLP probe
+"""Shared and private subspaces from pairs of notes that share an instrument: reconstructive and contrastive objectives over three instrument splits × three seeds, chosen on validation instruments, each finding against its null
 
 Docs: https://softfactor.github.io/softfactor/multiview.html.md"""
 
