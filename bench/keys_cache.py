@@ -8,8 +8,8 @@ only drums), then builds the window cache (`softfactor.keys.build_window_cache`)
 thread and reports its rate and the process's peak resident memory (ru_maxrss), beside the peak of a process
 that only imports softfactor and reads one file. On a second, smaller folder (`--check-files`) it checks
 (1) a build stopped after `--stop-after` files (`--stop-after` of the command) and rerun, (2) a build killed
-with SIGKILL part-way and rerun, and (3) shards 0/2 and 1/2 built apart, each against an uninterrupted
-one-shard build: the rerun does only the files its manifest lacks, and the windows read back are equal.
+with SIGKILL part-way and rerun, and (3) shards 0/2 and 1/2 built apart (these three in chunks of 64 files),
+each against an uninterrupted one-shard build (chunked as the timed build, whose peak memory it also gives): the rerun does only the files its manifest lacks, and the windows read back are equal.
 """
 import argparse, json, os, platform, shutil, signal, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -99,7 +99,7 @@ def main():
         # the checks, on a smaller folder
         make_folder(small, a.check_files, 1, a.bad, a.drums)
         ck = lambda name, shard='0/1', stop='none', chunk=64: run_measured(BUILD, small, work / name, shard, chunk, stop)
-        whole_r, _, _, _, peak_small = ck('whole')
+        whole_r, _, _, _, peak_small = ck('whole', chunk=a.chunk_files)  # chunked as the timed build, so that their peaks compare
         whole = read_window_cache(work / 'whole')
         # (1) stopped after --stop-after files, rerun
         first = ck('stopped', stop=a.stop_after)[0]; again = ck('stopped')[0]

@@ -37,13 +37,15 @@ def key_profiles() -> np.ndarray: # (24, 12) Krumhansl–Kessler profiles: rows 
     "The 24 key profiles: the major and minor probe-tone ratings rotated onto each tonic."
     return np.stack([np.roll(p, t) for p in (KK_MAJOR, KK_MINOR) for t in range(12)])
 
+_Z_PROFILES = (lambda p: (p - p.mean(1, keepdims=True)) / p.std(1, keepdims=True))(key_profiles())  # standardized once, not per call
+
 def estimate_keys(pch:np.ndarray, # (N, 12) pitch-class histograms (any non-negative weights)
                  ) -> np.ndarray: # (N,) key classes 0..23 (tonic + 12 for minor); -1 where the histogram is flat
     "Krumhansl–Schmuckler: the key whose profile correlates best (Pearson) with each pitch-class histogram."
     pch = np.asarray(pch, dtype=float)
     if pch.ndim != 2 or pch.shape[1] != 12: raise ValueError(f"pch must have shape (N, 12), got {pch.shape}")
     if (pch < 0).any(): raise ValueError("pch must be non-negative")
-    prof = key_profiles(); prof = (prof - prof.mean(1, keepdims=True)) / prof.std(1, keepdims=True)
+    prof = _Z_PROFILES
     x = pch - pch.mean(1, keepdims=True); sd = x.std(1)
     corr = (x / np.where(sd > 0, sd, 1)[:, None]) @ prof.T / 12  # (N, 24) Pearson correlations
     return np.where(sd > 0, corr.argmax(1), -1)
@@ -203,8 +205,10 @@ def build_window_cache(path,                 # a folder of MIDI files (sub-folde
     min_pc, per_chunk = check_int(min_pitch_classes, 'min_pitch_classes', lo=1, hi=12), check_int(chunk_files, 'chunk_files', lo=1)
     stop_after = None if stop_after is None else check_int(stop_after, 'stop_after', lo=0)
     if not isinstance(out, (str, os.PathLike)): raise TypeError(f"out must be a folder, got {type(out).__name__}")
-    mine = [(f, r) for f in files if shard_of(r := f.relative_to(root).as_posix(), n) == i]
-    if not mine: raise ValueError(f"shard: shard {i}/{n} holds none of the {len(files)} MIDI files in {root}")
+    n_files, walked = len(files), Path(path).expanduser()  # the files are under the folder as given (not resolved)
+    mine = [r for f in files if shard_of(r := f.relative_to(walked).as_posix(), n) == i]  # relative paths as text: a few bytes a file
+    del files
+    if not mine: raise ValueError(f"shard: shard {i}/{n} holds none of the {n_files} MIDI files in {root}")
     d = _shard_dir(out, i, n); d.mkdir(parents=True, exist_ok=True)
     settings = dict(version=CACHE_VERSION, root=str(root), shard=[i, n], frames=frames, hop=hop, min_pitch_classes=min_pc)
     if (d / 'cache.json').is_file():
@@ -213,7 +217,9 @@ def build_window_cache(path,                 # a folder of MIDI files (sub-folde
     else: write_json(settings, d / 'cache.json')
     done = _read_manifest(d / 'manifest.jsonl')
     seen, chunk = {r['file'] for r in done}, 1 + max((r['chunk'] for r in done if r['chunk'] is not None), default=-1)
-    todo = [(f, r) for f, r in mine if r not in seen][:stop_after]
+    before = dict(files=len(done), skipped=sum(r['chunk'] is None for r in done), windows=sum(r['windows'] for r in done))
+    todo = [r for r in mine if r not in seen][:stop_after]
+    del done, seen
     t0, skipped, n_win, wins, rows = time.perf_counter(), [], 0, [], []
     def flush():
         nonlocal chunk, wins, rows
@@ -225,17 +231,16 @@ def build_window_cache(path,                 # a folder of MIDI files (sub-folde
             chunk += 1
         with open(d / 'manifest.jsonl', 'a') as fh: fh.write(''.join(json.dumps(r) + '\n' for r in rows)); fh.flush(); os.fsync(fh.fileno())
         wins, rows = [], []
-    for f, rel in todo:
-        w, why = _file_windows(f, rel, frames, hop, min_pc)
+    for rel in todo:
+        w, why = _file_windows(root / rel, rel, frames, hop, min_pc)
         if w is None: skipped.append(f"{rel} ({why})"); rows.append(dict(file=rel, chunk=None, windows=0, skipped=why))
         else: wins.append(w); n_win += len(w); rows.append(dict(file=rel, chunk=chunk, windows=len(w)))
         if len(rows) >= per_chunk: flush()
     if rows: flush()
     _warn_skipped(f"path {root} (shard {i}/{n})", {'skipped': skipped}, len(todo))
-    total = _read_manifest(d / 'manifest.jsonl')
-    out_ = dict(files=len(mine), done_before=len(done), done_now=len(todo), skipped=sum(r['chunk'] is None for r in total),
-                windows=sum(r['windows'] for r in total), windows_now=n_win, chunks=chunk, seconds=time.perf_counter() - t0)
-    if len(total) == len(mine) and out_['windows'] == 0:
+    out_ = dict(files=len(mine), done_before=before['files'], done_now=len(todo), skipped=before['skipped'] + len(skipped),
+                windows=before['windows'] + n_win, windows_now=n_win, chunks=chunk, seconds=time.perf_counter() - t0)
+    if before['files'] + len(todo) == len(mine) and out_['windows'] == 0:
         raise ValueError(f"path: none of the {len(mine)} MIDI files of shard {i}/{n} in {root} gave a window of {frames} frames")
     return out_
 

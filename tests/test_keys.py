@@ -264,3 +264,8 @@ def test_cli_cache_of_an_empty_folder_is_one_line(tmp_path):
 def test_cli_cache_builds_a_shard(tmp_path):
     r = _cli('cache', str(_midi_folder(tmp_path / 'midi')), '--out', str(tmp_path / 'c'), '--shard', '1/2')
     assert (r.returncode, (tmp_path / 'c' / 'shard-0001-of-0002' / 'manifest.jsonl').is_file()) == (0, True)
+
+def test_cache_of_a_relative_folder(tmp_path, monkeypatch):
+    from softfactor.keys import build_window_cache
+    _midi_folder(tmp_path / 'midi'); monkeypatch.chdir(tmp_path)
+    assert build_window_cache('midi', 'c')['skipped'] == 0
