@@ -1,15 +1,17 @@
 """The key-window cache at scale: files/s, windows/s and peak memory on a folder of generated MIDI files, a resumed build, and shards.
 
-    python bench/keys_cache.py [--files 10000] [--check-files 2000] [--json nbs/data/keys_cache_bench.json]
+    python bench/keys_cache.py [--files 10000] [--long-files 500] [--check-files 2000] [--json nbs/data/keys_cache_bench.json]
 
 Writes a folder of `--files` small random MIDI files (a few bars of 4/4, one to three tracks of notes drawn
 from a random major or minor scale, a key-signature event; a few files deliberately corrupt and a few holding
 only drums), then builds the window cache (`softfactor.keys.build_window_cache`) in a fresh process on one
 thread and reports its rate and the process's peak resident memory (ru_maxrss), beside the peak of a process
-that only imports softfactor and reads one file. On a second, smaller folder (`--check-files`) it checks
+that only imports softfactor and reads one file; the same for `--long-files` longer pieces (64-128 bars,
+4-10 tracks, nearer a song of the Lakh set). On another, smaller folder (`--check-files`) it checks
 (1) a build stopped after `--stop-after` files (`--stop-after` of the command) and rerun, (2) a build killed
 with SIGKILL part-way and rerun, and (3) shards 0/2 and 1/2 built apart (these three in chunks of 64 files),
-each against an uninterrupted one-shard build (chunked as the timed build, whose peak memory it also gives): the rerun does only the files its manifest lacks, and the windows read back are equal.
+each against an uninterrupted one-shard build (chunked as the timed build, whose peak memory it also gives):
+the rerun does only the files its manifest lacks, and the windows read back are equal.
 """
 import argparse, json, os, platform, shutil, signal, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -22,7 +24,7 @@ BASELINE = ("import sys, torch; torch.set_num_threads(1); import softfactor.keys
             "midi_to_piece(sys.argv[1])")
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'PYTHONWARNINGS': 'default'}
 
-def make_folder(root, n, seed, n_bad, n_drums):
+def make_folder(root, n, seed, n_bad, n_drums, bars=(4, 8), n_tracks=(1, 3)):
     "n MIDI files under root in 16 sub-folders (as Lakh's 0-f), the first n_bad corrupt and the next n_drums drums only."
     from softfactor.pianoroll import write_midi
     rng = np.random.default_rng(seed)
@@ -36,12 +38,12 @@ def make_folder(root, n, seed, n_bad, n_drums):
             write_midi(path, [('drums', 0, True, [(b / 2, 0.25, 36 + (b % 3)) for b in range(32)])]); continue
         tonic, is_minor = int(rng.integers(12)), bool(rng.integers(2))
         scale = (minor if is_minor else major) + tonic
-        bars = int(rng.integers(4, 9))
+        n_bars = int(rng.integers(bars[0], bars[1] + 1))
         tracks = []
-        for t in range(int(rng.integers(1, 4))):
-            k = int(rng.integers(8, 12 * bars))
-            starts = np.sort(rng.integers(0, 16 * bars, k)) / 4
-            pitches = 12 * rng.integers(3 + t, 6 + t, k) + rng.choice(scale, k)
+        for t in range(int(rng.integers(n_tracks[0], n_tracks[1] + 1))):
+            k = int(rng.integers(8, 12 * n_bars))
+            starts = np.sort(rng.integers(0, 16 * n_bars, k)) / 4
+            pitches = 12 * rng.integers(2 + t % 5, 5 + t % 5, k) + rng.choice(scale, k)
             tracks.append((f"track {t}", int(rng.integers(0, 80)), False,
                            [(float(s), float(rng.integers(1, 9)) / 4, int(p)) for s, p in zip(starts, pitches)]))
         sharps = ((tonic + 3 * is_minor) * 7) % 12; sharps = sharps - 12 if sharps > 6 else sharps  # key signature of the key
@@ -70,6 +72,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--files', type=int, default=10000, help='files of the timed folder')
     p.add_argument('--check-files', type=int, default=2000, help='files of the folder of the resume and shard checks')
+    p.add_argument('--long-files', type=int, default=500, help='files of a folder of longer pieces (64-128 bars, 4-10 tracks), timed too')
     p.add_argument('--bad', type=int, default=10, help='corrupt files in each folder')
     p.add_argument('--drums', type=int, default=5, help='drums-only files in each folder')
     p.add_argument('--chunk-files', type=int, default=256, help='files per chunk of the timed build')
@@ -96,6 +99,15 @@ def main():
                             cache_bytes=sum(f.stat().st_size for f in (work / 'cache').rglob('*') if f.is_file()), warning=warn[0][:300] if warn else None)
         print(f"build: {a.files:,} files in {r['seconds']:.1f} s = {a.files / r['seconds']:,.0f} files/s, {r['windows']:,} windows = "
               f"{r['windows'] / r['seconds']:,.0f} windows/s; {r['skipped']} skipped; peak RSS {peak:.0f} MiB (import + one file: {base_mib:.0f} MiB)", flush=True)
+        # longer pieces, nearer a song of the Lakh set: 64-128 bars, 4-10 tracks
+        make_folder(work / 'midi-long', a.long_files, 2, 0, 0, bars=(64, 128), n_tracks=(4, 10))
+        size_long = sum(f.stat().st_size for f in (work / 'midi-long').rglob('*.mid'))
+        rl, _, _, _, peak_long = run_measured(BUILD, work / 'midi-long', work / 'cache-long', '0/1', a.chunk_files, 'none')
+        res['long'] = dict(files=a.long_files, bytes=size_long, build_s=rl['seconds'], files_per_s=a.long_files / rl['seconds'],
+                           windows=rl['windows'], windows_per_s=rl['windows'] / rl['seconds'], peak_rss_mib=peak_long,
+                           cache_bytes=sum(f.stat().st_size for f in (work / 'cache-long').rglob('*') if f.is_file()))
+        print(f"long pieces: {a.long_files:,} files ({size_long / 2**20:.1f} MiB) in {rl['seconds']:.1f} s = {a.long_files / rl['seconds']:,.0f} files/s, "
+              f"{rl['windows']:,} windows = {rl['windows'] / rl['seconds']:,.0f} windows/s; peak RSS {peak_long:.0f} MiB", flush=True)
         # the checks, on a smaller folder
         make_folder(small, a.check_files, 1, a.bad, a.drums)
         ck = lambda name, shard='0/1', stop='none', chunk=64: run_measured(BUILD, small, work / name, shard, chunk, stop)
