@@ -6,7 +6,7 @@ Docs: https://softfactor.github.io/softfactor/keys.html.md"""
 
 # %% ../nbs/10_keys.ipynb #f77c33e4
 from __future__ import annotations
-import hashlib, json, math, os, re, time, warnings
+import hashlib, json, math, os, re, sys, time, warnings
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
@@ -23,11 +23,12 @@ from .training import Learner, Callback, fit, History, NonFiniteStop, ProgressBa
 __all__ = ['LOW', 'HIGH', 'FRAMES', 'TONIC_SHIFTS', 'CACHE_VERSION', 'QUICK', 'PERPLEXITIES', 'REPORT_ROWS', 'SWEEP_VARIANTS',
            'key_profiles', 'estimate_keys', 'transpose_key', 'window_pch', 'KeyWindows', 'cut_windows', 'split_pieces',
            'key_windows', 'key_agreement', 'shard_of', 'build_window_cache', 'iter_window_cache', 'read_window_cache',
-           'keys_cache', 'KeyCodec', 'codec_loss', 'draw_windows', 'KeysConfig', 'make_codec', 'CodecRecorder',
-           'train_codec', 'codec_features', 'code_usage', 'code_histograms', 'key_probes', 'mutual_information',
-           'fifths_distance', 'key_centroids', 'fifths_geometry', 'h1_classes', 'centroid_topology', 'dominant_keys',
-           'neighbour_agreement', 'codeword_map', 'plot_codeword_maps', 'plot_centroid_distances', 'plot_persistence',
-           'measure_codec', 'load_codec', 'keys_train', 'keys_probe', 'keys_report', 'keys_sweep', 'main']
+           'transpose_windows', 'keys_cache', 'KeyCodec', 'codec_loss', 'draw_windows', 'KeysConfig', 'make_codec',
+           'CodecRecorder', 'train_codec', 'codec_features', 'code_usage', 'code_histograms', 'key_probes',
+           'mutual_information', 'fifths_distance', 'key_centroids', 'fifths_geometry', 'h1_classes',
+           'centroid_topology', 'dominant_keys', 'neighbour_agreement', 'codeword_map', 'plot_codeword_maps',
+           'plot_centroid_distances', 'plot_persistence', 'measure_codec', 'load_codec', 'keys_train', 'keys_probe',
+           'keys_report', 'keys_sweep', 'main']
 
 # %% ../nbs/10_keys.ipynb #a58e43e9
 LOW, HIGH = 21, 108  # the piano's range: A0 to C8, 88 rows
@@ -289,6 +290,20 @@ def read_window_cache(out, # a cache folder written by `build_window_cache` (any
     cat = lambda name: np.concatenate([getattr(p, name) for p in parts])[order]
     return KeyWindows(torch.cat([p.x for p in parts])[torch.from_numpy(order)], cat('key'), piece[order], cat('shift'), cat('written'), tuple(ids))
 
+def transpose_windows(w:KeyWindows,           # windows (e.g. a chunk of the cache, as written)
+                      shifts:tuple=TONIC_SHIFTS, # transpositions, in semitones
+                     ) -> KeyWindows:            # every window at every shift that keeps its notes on the keyboard
+    "Windows moved along the keyboard, their keys with them (the estimator is transposition-equivariant): `key_windows`'s balancing, for cached windows."
+    P, xs, parts = w.x.shape[1], [], []
+    for s in shifts:
+        s = check_int(s, 'shifts', lo=-(P - 1), hi=P - 1)
+        lost = w.x[:, P - s:].flatten(1).any(1) if s > 0 else w.x[:, :-s].flatten(1).any(1) if s < 0 else torch.zeros(len(w), dtype=torch.bool)
+        keep = (~lost).numpy()
+        xs.append(torch.roll(w.x[torch.from_numpy(keep)], s, 1))  # rolled rows that wrap round are empty: nothing was lost
+        parts.append((transpose_key(w.key[keep], s), w.piece[keep], w.shift[keep] + s, transpose_key(w.written[keep], s)))
+    key, piece, shift, written = (np.concatenate(a) for a in zip(*parts))
+    return KeyWindows(torch.cat(xs), key, piece, shift, written, w.ids)
+
 def keys_cache(path:str,             # a folder of MIDI files (sub-folders included)
                out:str='cache/keys', # the cache folder (each shard writes its own sub-folder; rerun to resume)
                shard:str='0/1',      # i/n: build shard i of n (files assigned by a hash of their relative path)
@@ -299,7 +314,10 @@ def keys_cache(path:str,             # a folder of MIDI files (sub-folders inclu
               ):
     "Cut whole-keyboard windows with local keys from a MIDI folder into a resumable, shardable on-disk cache."
     torch.set_num_threads(1)
-    r = build_window_cache(path, out, shard, frames, hop, chunk_files=chunk_files, stop_after=stop_after)
+    with warnings.catch_warnings(record=True) as caught:  # the skipped files: one line, without Python's source-line echo
+        warnings.simplefilter('always')
+        r = build_window_cache(path, out, shard, frames, hop, chunk_files=chunk_files, stop_after=stop_after)
+    for w in caught: print(f"softfactor-keys cache: warning: {w.message}", file=sys.stderr)
     print(f"{out} shard {shard}: {r['done_now']} files now, {r['done_before']} before, of {r['files']} "
           f"({r['skipped']} skipped); {r['windows']:,} windows in {r['chunks']} chunks; {r['seconds']:.1f} s")
 

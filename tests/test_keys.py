@@ -269,3 +269,23 @@ def test_cache_of_a_relative_folder(tmp_path, monkeypatch):
     from softfactor.keys import build_window_cache
     _midi_folder(tmp_path / 'midi'); monkeypatch.chdir(tmp_path)
     assert build_window_cache('midi', 'c')['skipped'] == 0
+
+def test_cli_cache_names_a_bad_file_in_one_line(tmp_path):
+    midi = _midi_folder(tmp_path / 'midi')
+    (midi / '0' / 'broken.mid').write_bytes(b'MThd and nothing else')
+    r = _cli('cache', str(midi), '--out', str(tmp_path / 'c'))
+    assert (r.returncode, len(r.stderr.strip().splitlines()), '0/broken.mid' in r.stderr) == (0, 1, True)
+
+def _window_set(w):
+    return sorted((int(p), int(s), int(k), w.x[i].numpy().tobytes()) for i, (p, s, k) in enumerate(zip(w.piece, w.shift, w.key)))
+
+def test_transposed_cached_windows_match_cut_windows():
+    from softfactor.keys import transpose_windows
+    ps = _pieces(4)
+    assert _window_set(transpose_windows(cut_windows(ps, 16))) == _window_set(cut_windows(ps, 16, shifts=TONIC_SHIFTS))
+
+def test_transposed_cached_windows_get_transposed_keys():
+    from softfactor.keys import transpose_windows
+    w = cut_windows(_pieces(4), 16)
+    up = transpose_windows(w, (7,))
+    assert (up.key == estimate_keys(window_pch(up.x))).all()
