@@ -6,7 +6,7 @@ Docs: https://softfactor.github.io/softfactor/keys.html.md"""
 
 # %% ../nbs/10_keys.ipynb #f77c33e4
 from __future__ import annotations
-import json, math, time, warnings
+import hashlib, json, math, os, re, sys, time, warnings
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
@@ -14,18 +14,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from .base import check_int, check_float, check_choice, write_json, Command, run_command, md_table
+from .base import check_int, check_float, check_choice, write_json, atomic_write, Command, run_command, md_table
 from .pianoroll import load_pieces, key_class, KK_MAJOR, KK_MINOR, PITCH_CLASSES, KEY_NAMES, Piece
+from .pianoroll import midi_to_piece, _check_folder, _digest, _warn_skipped
 from .training import Learner, Callback, fit, History, NonFiniteStop, ProgressBar, Checkpointer, load_checkpoint, NonFiniteLossError
 
 # %% auto #0
-__all__ = ['LOW', 'HIGH', 'FRAMES', 'TONIC_SHIFTS', 'QUICK', 'PERPLEXITIES', 'REPORT_ROWS', 'SWEEP_VARIANTS', 'key_profiles',
-           'estimate_keys', 'transpose_key', 'window_pch', 'KeyWindows', 'cut_windows', 'split_pieces', 'key_windows',
-           'key_agreement', 'KeyCodec', 'codec_loss', 'draw_windows', 'KeysConfig', 'make_codec', 'CodecRecorder',
-           'train_codec', 'codec_features', 'code_usage', 'code_histograms', 'key_probes', 'mutual_information',
-           'fifths_distance', 'key_centroids', 'fifths_geometry', 'h1_classes', 'centroid_topology', 'dominant_keys',
-           'neighbour_agreement', 'codeword_map', 'plot_codeword_maps', 'plot_centroid_distances', 'plot_persistence',
-           'measure_codec', 'load_codec', 'keys_train', 'keys_probe', 'keys_report', 'keys_sweep', 'main']
+__all__ = ['LOW', 'HIGH', 'FRAMES', 'TONIC_SHIFTS', 'CACHE_VERSION', 'QUICK', 'PERPLEXITIES', 'REPORT_ROWS', 'SWEEP_VARIANTS',
+           'key_profiles', 'estimate_keys', 'transpose_key', 'window_pch', 'KeyWindows', 'cut_windows', 'split_pieces',
+           'key_windows', 'key_agreement', 'shard_of', 'build_window_cache', 'iter_window_cache', 'read_window_cache',
+           'transpose_windows', 'keys_cache', 'KeyCodec', 'codec_loss', 'draw_windows', 'KeysConfig', 'make_codec',
+           'CodecRecorder', 'train_codec', 'codec_features', 'code_usage', 'code_histograms', 'key_probes',
+           'mutual_information', 'fifths_distance', 'key_centroids', 'fifths_geometry', 'h1_classes',
+           'centroid_topology', 'dominant_keys', 'neighbour_agreement', 'codeword_map', 'plot_codeword_maps',
+           'plot_centroid_distances', 'plot_persistence', 'measure_codec', 'load_codec', 'keys_train', 'keys_probe',
+           'keys_report', 'keys_sweep', 'main']
 
 # %% ../nbs/10_keys.ipynb #a58e43e9
 LOW, HIGH = 21, 108  # the piano's range: A0 to C8, 88 rows
@@ -35,13 +38,15 @@ def key_profiles() -> np.ndarray: # (24, 12) Krumhansl–Kessler profiles: rows 
     "The 24 key profiles: the major and minor probe-tone ratings rotated onto each tonic."
     return np.stack([np.roll(p, t) for p in (KK_MAJOR, KK_MINOR) for t in range(12)])
 
+_Z_PROFILES = (lambda p: (p - p.mean(1, keepdims=True)) / p.std(1, keepdims=True))(key_profiles())  # standardized once, not per call
+
 def estimate_keys(pch:np.ndarray, # (N, 12) pitch-class histograms (any non-negative weights)
                  ) -> np.ndarray: # (N,) key classes 0..23 (tonic + 12 for minor); -1 where the histogram is flat
     "Krumhansl–Schmuckler: the key whose profile correlates best (Pearson) with each pitch-class histogram."
     pch = np.asarray(pch, dtype=float)
     if pch.ndim != 2 or pch.shape[1] != 12: raise ValueError(f"pch must have shape (N, 12), got {pch.shape}")
     if (pch < 0).any(): raise ValueError("pch must be non-negative")
-    prof = key_profiles(); prof = (prof - prof.mean(1, keepdims=True)) / prof.std(1, keepdims=True)
+    prof = _Z_PROFILES
     x = pch - pch.mean(1, keepdims=True); sd = x.std(1)
     corr = (x / np.where(sd > 0, sd, 1)[:, None]) @ prof.T / 12  # (N, 24) Pearson correlations
     return np.where(sd > 0, corr.argmax(1), -1)
@@ -139,6 +144,182 @@ def key_agreement(w:KeyWindows, # windows with written keys
     d = np.abs(sig(a) - sig(b)); d = np.minimum(d, 12 - d)
     return dict(exact=float((a == b).mean()), same_signature=float((d == 0).mean()),
                 within_a_fifth=float((d <= 1).mean()), windows=int(ok.sum()))
+
+# %% ../nbs/10_keys.ipynb #490a3ad0
+CACHE_VERSION = 1  # bump when what a window-cache chunk holds, or how its windows are cut, changes
+
+def shard_of(name:str, # a file's path relative to the folder, as the manifest writes it ('a/b.mid')
+             n:int,    # number of shards
+            ) -> int:  # the shard 0..n-1 the file belongs to
+    "The shard of a file: a stable hash (SHA-256) of its relative path, the same on every machine, modulo `n`."
+    return int(hashlib.sha256(str(name).encode()).hexdigest()[:16], 16) % check_int(n, 'n', lo=1)
+
+def _parse_shard(shard):
+    "(i, n) from 'i/n' with 0 <= i < n."
+    m = re.fullmatch(r'\s*(\d+)\s*/\s*(\d+)\s*', str(shard))
+    if not m or not 0 <= int(m[1]) < int(m[2]):
+        raise ValueError(f"shard must be 'i/n' with 0 <= i < n (0/1: everything; 3/8: the fourth of eight), got {shard!r}")
+    return int(m[1]), int(m[2])
+
+def _shard_dir(out, i, n): return Path(out) / f"shard-{i:04d}-of-{n:04d}"
+
+def _read_manifest(path):
+    "The manifest's rows; a last line cut short by an interrupt is dropped (and the file rewritten without it)."
+    if not path.is_file(): return []
+    text, rows, good = path.read_text(), [], []
+    for line in text.splitlines(keepends=True):
+        try: row = json.loads(line)
+        except json.JSONDecodeError: continue
+        if line.endswith('\n'): rows.append(row); good.append(line)
+    if ''.join(good) != text: atomic_write(path, lambda f: f.write(''.join(good).encode()))
+    return rows
+
+def _chunk_arrays(wins):
+    "The arrays of one chunk: windows bit-packed along frames, their keys, and the file (index in the chunk) of each."
+    return dict(x=np.packbits(np.concatenate([w.x.numpy() for w in wins]), axis=-1),
+                key=np.concatenate([w.key for w in wins]).astype(np.int8),
+                written=np.concatenate([w.written for w in wins]).astype(np.int8),
+                file_of=np.concatenate([np.full(len(w), j, np.int32) for j, w in enumerate(wins)]))
+
+def _file_windows(path, rel, frames, hop, min_pitch_classes):
+    "`(KeyWindows, None)` of one MIDI file as written, or `(None, why there are none)`."
+    try: piece = midi_to_piece(path, rel)
+    except Exception as e: return None, f"unreadable: {e}"
+    if piece is None: return None, "no notes"
+    try: w = cut_windows([piece], frames, hop, (0,), min_pitch_classes)
+    except ValueError: return None, f"no window of {frames} frames holds a note"
+    return (w, None) if len(w) else (None, f"no window sounds {min_pitch_classes} pitch classes")
+
+def build_window_cache(path,                 # a folder of MIDI files (sub-folders included)
+                       out,                  # the cache folder; this shard writes into out/shard-IIII-of-NNNN/
+                       shard:str='0/1',      # 'i/n': build only the files whose relative path hashes to shard i of n
+                       frames:int=FRAMES,    # frames per window
+                       hop:int|None=None,    # frames between window starts (None: `frames`)
+                       min_pitch_classes:int=3, # windows sounding fewer distinct pitch classes are left out
+                       chunk_files:int=256,  # files per chunk: what is held in memory at once, and what an interrupt can lose
+                       stop_after:int|None=None, # stop after this many files of this run (to test resuming; None: all)
+                      ) -> dict:             # counts: files, done before, done now, skipped, windows, chunks, seconds
+    "Stream the files of one shard of a MIDI folder into chunks of whole-keyboard windows with local keys; a rerun resumes."
+    root, files = _check_folder(path)
+    i, n = _parse_shard(shard)
+    frames = check_int(frames, 'frames', lo=8); hop = frames if hop is None else check_int(hop, 'hop', lo=1)
+    min_pc, per_chunk = check_int(min_pitch_classes, 'min_pitch_classes', lo=1, hi=12), check_int(chunk_files, 'chunk_files', lo=1)
+    stop_after = None if stop_after is None else check_int(stop_after, 'stop_after', lo=0)
+    if not isinstance(out, (str, os.PathLike)): raise TypeError(f"out must be a folder, got {type(out).__name__}")
+    n_files, walked = len(files), Path(path).expanduser()  # the files are under the folder as given (not resolved)
+    mine = [r for f in files if shard_of(r := f.relative_to(walked).as_posix(), n) == i]  # relative paths as text: a few bytes a file
+    del files
+    if not mine: raise ValueError(f"shard: shard {i}/{n} holds none of the {n_files} MIDI files in {root}")
+    d = _shard_dir(out, i, n); d.mkdir(parents=True, exist_ok=True)
+    settings = dict(version=CACHE_VERSION, root=str(root), shard=[i, n], frames=frames, hop=hop, min_pitch_classes=min_pc)
+    if (d / 'cache.json').is_file():
+        if json.loads((d / 'cache.json').read_text()) != settings:
+            raise ValueError(f"out: {d} holds a cache built from another folder or with other settings; use another --out")
+    else: write_json(settings, d / 'cache.json')
+    done = _read_manifest(d / 'manifest.jsonl')
+    seen, chunk = {r['file'] for r in done}, 1 + max((r['chunk'] for r in done if r['chunk'] is not None), default=-1)
+    before = dict(files=len(done), skipped=sum(r['chunk'] is None for r in done), windows=sum(r['windows'] for r in done))
+    todo = [r for r in mine if r not in seen][:stop_after]
+    del done, seen
+    t0, skipped, n_win, wins, rows = time.perf_counter(), [], 0, [], []
+    def flush():
+        nonlocal chunk, wins, rows
+        if wins:  # the chunk first, then the manifest: a file is done only once its windows are on disk
+            arrays = _chunk_arrays(wins)
+            meta = json.dumps({'files': [r['file'] for r in rows if r['chunk'] is not None], 'frames': frames})
+            atomic_write(d / f"chunk-{chunk:06d}.npz", lambda fh: np.savez(fh, **arrays, meta=np.array(meta),
+                                                                          checksum=np.array(_digest(*arrays.values(), meta.encode()))))
+            chunk += 1
+        with open(d / 'manifest.jsonl', 'a') as fh: fh.write(''.join(json.dumps(r) + '\n' for r in rows)); fh.flush(); os.fsync(fh.fileno())
+        wins, rows = [], []
+    for rel in todo:
+        w, why = _file_windows(root / rel, rel, frames, hop, min_pc)
+        if w is None: skipped.append(f"{rel} ({why})"); rows.append(dict(file=rel, chunk=None, windows=0, skipped=why))
+        else: wins.append(w); n_win += len(w); rows.append(dict(file=rel, chunk=chunk, windows=len(w)))
+        if len(rows) >= per_chunk: flush()
+    if rows: flush()
+    _warn_skipped(f"path {root} (shard {i}/{n})", {'skipped': skipped}, len(todo))
+    out_ = dict(files=len(mine), done_before=before['files'], done_now=len(todo), skipped=before['skipped'] + len(skipped),
+                windows=before['windows'] + n_win, windows_now=n_win, chunks=chunk, seconds=time.perf_counter() - t0)
+    if before['files'] + len(todo) == len(mine) and out_['windows'] == 0:
+        raise ValueError(f"path: none of the {len(mine)} MIDI files of shard {i}/{n} in {root} gave a window of {frames} frames")
+    return out_
+
+# %% ../nbs/10_keys.ipynb #023c70e0
+def _shard_dirs(out):
+    "The shard folders of a cache, checked to be one complete set of n shards built with the same settings."
+    if not isinstance(out, (str, os.PathLike)): raise TypeError(f"out must be a folder, got {type(out).__name__}")
+    dirs = sorted(Path(out).glob('shard-*-of-*'))
+    if not dirs: raise ValueError(f"out: no window cache in {out} (build one: softfactor-keys cache FOLDER --out {out})")
+    settings = [json.loads((d / 'cache.json').read_text()) for d in dirs]
+    ns = {s['shard'][1] for s in settings}
+    same = lambda s: {k: v for k, v in s.items() if k != 'shard'}
+    if len(ns) > 1 or any(same(s) != same(settings[0]) for s in settings):
+        raise ValueError(f"out: the shards in {out} were built with different shard counts or settings")
+    missing = sorted(set(range(ns.pop())) - {s['shard'][0] for s in settings})
+    if missing: warnings.warn(f"out: {out} lacks shard(s) {', '.join(map(str, missing[:20]))} of {settings[0]['shard'][1]}; reading the others", stacklevel=3)
+    return dirs, settings[0]
+
+def _load_chunk(path):
+    with open(path, 'rb') as fh, np.load(fh, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in ('x', 'key', 'written', 'file_of')}; meta = str(z['meta'][()])
+        if str(z['checksum'][()]) != _digest(*arrays.values(), meta.encode()): raise ValueError(f"out: {path} is corrupt (checksum does not match); delete it and its files' manifest lines, then rebuild")
+    return arrays, json.loads(meta)
+
+def iter_window_cache(out, # a cache folder written by `build_window_cache` (any number of its shards)
+                     ):    # yields one `KeyWindows` per chunk (as written: shift 0); `ids` are the chunk's files
+    "The cached windows chunk by chunk, for training on more windows than fit in memory."
+    dirs, s = _shard_dirs(out)
+    for d in dirs:
+        owner = {r['file']: r['chunk'] for r in _read_manifest(d / 'manifest.jsonl')}  # the chunk that holds each done file
+        for c in sorted({v for v in owner.values() if v is not None}):
+            a, meta = _load_chunk(d / f"chunk-{c:06d}.npz")
+            keep = np.array([owner.get(f) == c for f in meta['files']], bool)[a['file_of']]  # not a file redone after a kill
+            x = torch.from_numpy(np.unpackbits(a['x'][keep], axis=-1, count=meta['frames']).astype(bool))
+            yield KeyWindows(x, a['key'][keep].astype(np.int64), a['file_of'][keep].astype(np.int64), np.zeros(len(x), np.int64),
+                             a['written'][keep].astype(np.int64), tuple(meta['files']))
+
+def read_window_cache(out, # a cache folder written by `build_window_cache` (any number of its shards)
+                     ) -> KeyWindows: # every window, files in sorted order (so any sharding reads back the same)
+    "Every cached window in memory, as one `KeyWindows` whose `ids` are the files' relative paths."
+    parts = list(iter_window_cache(out))
+    if not parts: raise ValueError(f"out: the cache in {out} holds no window")
+    ids = sorted({p.ids[j] for p in parts for j in np.unique(p.piece)}); index = {f: j for j, f in enumerate(ids)}
+    piece = np.concatenate([np.array([index.get(f, -1) for f in p.ids])[p.piece] for p in parts])
+    order = np.argsort(piece, kind='stable')  # windows of a file stay in their order
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])[order]
+    return KeyWindows(torch.cat([p.x for p in parts])[torch.from_numpy(order)], cat('key'), piece[order], cat('shift'), cat('written'), tuple(ids))
+
+def transpose_windows(w:KeyWindows,           # windows (e.g. a chunk of the cache, as written)
+                      shifts:tuple=TONIC_SHIFTS, # transpositions, in semitones
+                     ) -> KeyWindows:            # every window at every shift that keeps its notes on the keyboard
+    "Windows moved along the keyboard, their keys with them (the estimator is transposition-equivariant): `key_windows`'s balancing, for cached windows."
+    P, xs, parts = w.x.shape[1], [], []
+    for s in shifts:
+        s = check_int(s, 'shifts', lo=-(P - 1), hi=P - 1)
+        lost = w.x[:, P - s:].flatten(1).any(1) if s > 0 else w.x[:, :-s].flatten(1).any(1) if s < 0 else torch.zeros(len(w), dtype=torch.bool)
+        keep = (~lost).numpy()
+        xs.append(torch.roll(w.x[torch.from_numpy(keep)], s, 1))  # rolled rows that wrap round are empty: nothing was lost
+        parts.append((transpose_key(w.key[keep], s), w.piece[keep], w.shift[keep] + s, transpose_key(w.written[keep], s)))
+    key, piece, shift, written = (np.concatenate(a) for a in zip(*parts))
+    return KeyWindows(torch.cat(xs), key, piece, shift, written, w.ids)
+
+def keys_cache(path:str,             # a folder of MIDI files (sub-folders included)
+               out:str='cache/keys', # the cache folder (each shard writes its own sub-folder; rerun to resume)
+               shard:str='0/1',      # i/n: build shard i of n (files assigned by a hash of their relative path)
+               frames:int=FRAMES,    # frames per window
+               hop:int|None=None,    # frames between window starts (default: frames)
+               chunk_files:int=256,  # files per chunk on disk
+               stop_after:int|None=None, # stop after this many files (to test resuming)
+              ):
+    "Cut whole-keyboard windows with local keys from a MIDI folder into a resumable, shardable on-disk cache."
+    torch.set_num_threads(1)
+    with warnings.catch_warnings(record=True) as caught:  # the skipped files: one line, without Python's source-line echo
+        warnings.simplefilter('always')
+        r = build_window_cache(path, out, shard, frames, hop, chunk_files=chunk_files, stop_after=stop_after)
+    for w in caught: print(f"softfactor-keys cache: warning: {w.message}", file=sys.stderr)
+    print(f"{out} shard {shard}: {r['done_now']} files now, {r['done_before']} before, of {r['files']} "
+          f"({r['skipped']} skipped); {r['windows']:,} windows in {r['chunks']} chunks; {r['seconds']:.1f} s")
 
 # %% ../nbs/10_keys.ipynb #5a2780ef
 class KeyCodec(nn.Module):
@@ -634,6 +815,7 @@ def main():
     run_command({'train': Command(keys_train, (KeysConfig,), keys_train.__doc__),
                  'probe': Command(keys_probe, (), keys_probe.__doc__),
                  'report': Command(keys_report, (), keys_report.__doc__),
-                 'sweep': Command(keys_sweep, (KeysConfig,), keys_sweep.__doc__, skip=('codebook_size', 'seed'))},
-                'softfactor-keys', 'Keys in a codebook: train a VQ codec on piano-roll windows, probe it for keys, report.',
+                 'sweep': Command(keys_sweep, (KeysConfig,), keys_sweep.__doc__, skip=('codebook_size', 'seed')),
+                 'cache': Command(keys_cache, (), keys_cache.__doc__)},
+                'softfactor-keys', 'Keys in a codebook: cache windows of a MIDI folder, train a VQ codec on piano-roll windows, probe it for keys, report.',
                 fatal=(NonFiniteLossError,))

@@ -149,3 +149,143 @@ def test_cli_bad_option_value(tmp_path):
 def test_module_imports_in_a_fresh_process():
     r = subprocess.run([sys.executable, '-c', 'import softfactor.keys as k; print(k.KeysConfig().codebook_size)'], capture_output=True, text=True)
     assert r.stdout.strip() == '512'
+
+# the window cache of a MIDI folder: streamed, sharded, resumable
+
+def _midi_folder(root, n=12, seed=0):
+    "n small MIDI files (4 bars of notes from a C major scale) in two sub-folders."
+    from softfactor.pianoroll import write_midi
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        notes = [(s / 4, 0.5, int(p)) for s, p in zip(np.sort(rng.integers(0, 64, 40)), 48 + rng.choice([0, 2, 4, 5, 7, 9, 11, 12], 40))]
+        write_midi(root / f"{i % 2}" / f"{i:03d}.mid", [('piano', 0, False, notes)])
+    return root
+
+def _same_windows(a, b):
+    return len(a) == len(b) and a.ids == b.ids and (a.piece == b.piece).all() and (a.key == b.key).all() and (a.written == b.written).all() and torch.equal(a.x, b.x)
+
+def test_cache_resumed_equals_uninterrupted(tmp_path):
+    from softfactor.keys import build_window_cache, read_window_cache
+    midi = _midi_folder(tmp_path / 'midi')
+    build_window_cache(midi, tmp_path / 'whole', chunk_files=3)
+    build_window_cache(midi, tmp_path / 'resumed', chunk_files=3, stop_after=5)
+    build_window_cache(midi, tmp_path / 'resumed', chunk_files=3)
+    assert _same_windows(read_window_cache(tmp_path / 'whole'), read_window_cache(tmp_path / 'resumed'))
+
+def test_cache_rerun_does_only_the_rest(tmp_path):
+    from softfactor.keys import build_window_cache
+    midi = _midi_folder(tmp_path / 'midi')
+    build_window_cache(midi, tmp_path / 'c', chunk_files=3, stop_after=5)
+    assert build_window_cache(midi, tmp_path / 'c', chunk_files=3)['done_now'] == 12 - 5
+
+def test_cache_survives_a_line_cut_short(tmp_path):
+    from softfactor.keys import build_window_cache, read_window_cache
+    midi = _midi_folder(tmp_path / 'midi')
+    build_window_cache(midi, tmp_path / 'whole', chunk_files=3)
+    build_window_cache(midi, tmp_path / 'cut', chunk_files=3, stop_after=6)
+    man = tmp_path / 'cut' / 'shard-0000-of-0001' / 'manifest.jsonl'
+    man.write_text(man.read_text()[:-7])  # a kill in the middle of writing the last line
+    build_window_cache(midi, tmp_path / 'cut', chunk_files=3)
+    assert _same_windows(read_window_cache(tmp_path / 'whole'), read_window_cache(tmp_path / 'cut'))
+
+def _shard_files(out, i, n):
+    return {json.loads(l)['file'] for l in (out / f"shard-{i:04d}-of-{n:04d}" / 'manifest.jsonl').read_text().splitlines()}
+
+def test_shards_do_not_overlap(tmp_path):
+    from softfactor.keys import build_window_cache
+    midi = _midi_folder(tmp_path / 'midi', n=20)
+    for i in range(3): build_window_cache(midi, tmp_path / 'c', shard=f"{i}/3")
+    s = [_shard_files(tmp_path / 'c', i, 3) for i in range(3)]
+    assert len(s[0]) + len(s[1]) + len(s[2]) == len(s[0] | s[1] | s[2])
+
+def test_shards_cover_every_file(tmp_path):
+    from softfactor.keys import build_window_cache
+    midi = _midi_folder(tmp_path / 'midi', n=20)
+    for i in range(3): build_window_cache(midi, tmp_path / 'c', shard=f"{i}/3")
+    assert set().union(*(_shard_files(tmp_path / 'c', i, 3) for i in range(3))) == {f"{i % 2}/{i:03d}.mid" for i in range(20)}
+
+def test_shards_read_back_as_one_build(tmp_path):
+    from softfactor.keys import build_window_cache, read_window_cache
+    midi = _midi_folder(tmp_path / 'midi', n=20)
+    build_window_cache(midi, tmp_path / 'whole')
+    for i in range(2): build_window_cache(midi, tmp_path / 'c', shard=f"{i}/2")
+    assert _same_windows(read_window_cache(tmp_path / 'whole'), read_window_cache(tmp_path / 'c'))
+
+def test_shard_of_is_a_fixed_hash():
+    from softfactor.keys import shard_of
+    assert [shard_of(f"{i}.mid", 4) for i in range(6)] == [2, 1, 0, 1, 2, 3]
+
+def test_missing_shard_is_named(tmp_path):
+    from softfactor.keys import build_window_cache, read_window_cache
+    midi = _midi_folder(tmp_path / 'midi', n=20)
+    build_window_cache(midi, tmp_path / 'c', shard='0/2')
+    with pytest.warns(UserWarning, match='shard.*1 of 2'): read_window_cache(tmp_path / 'c')
+
+def test_bad_file_is_skipped_and_named(tmp_path):
+    from softfactor.keys import build_window_cache
+    midi = _midi_folder(tmp_path / 'midi')
+    (midi / '0' / 'broken.mid').write_bytes(b'MThd and nothing else')
+    with pytest.warns(UserWarning, match=r'0/broken\.mid \(unreadable'): build_window_cache(midi, tmp_path / 'c')
+
+def test_bad_file_is_recorded_and_not_retried(tmp_path):
+    from softfactor.keys import build_window_cache
+    midi = _midi_folder(tmp_path / 'midi')
+    (midi / '0' / 'broken.mid').write_bytes(b'MThd and nothing else')
+    with pytest.warns(UserWarning): build_window_cache(midi, tmp_path / 'c')
+    assert build_window_cache(midi, tmp_path / 'c')['skipped'] == 1
+
+def test_cache_of_an_empty_folder_names_path(tmp_path):
+    from softfactor.keys import build_window_cache
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(ValueError, match='^path: no MIDI files'): build_window_cache(tmp_path / 'empty', tmp_path / 'c')
+
+def test_cache_with_no_window_names_path(tmp_path):
+    from softfactor.keys import build_window_cache
+    from softfactor.pianoroll import write_midi
+    write_midi(tmp_path / 'midi' / 'drums.mid', [('drums', 0, True, [(b / 2, 0.25, 36) for b in range(32)])])
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match='^path: none of the 1 MIDI files'):
+        build_window_cache(tmp_path / 'midi', tmp_path / 'c')
+
+def test_bad_shard_is_named(tmp_path):
+    from softfactor.keys import build_window_cache
+    with pytest.raises(ValueError, match='^shard'): build_window_cache(_midi_folder(tmp_path / 'midi'), tmp_path / 'c', shard='2/2')
+
+def test_other_settings_in_the_same_cache_are_refused(tmp_path):
+    from softfactor.keys import build_window_cache
+    midi = _midi_folder(tmp_path / 'midi')
+    build_window_cache(midi, tmp_path / 'c')
+    with pytest.raises(ValueError, match='^out'): build_window_cache(midi, tmp_path / 'c', frames=16)
+
+def test_cli_cache_of_an_empty_folder_is_one_line(tmp_path):
+    (tmp_path / 'empty').mkdir()
+    r = _cli('cache', str(tmp_path / 'empty'), '--out', str(tmp_path / 'c'))
+    assert (r.returncode, len(r.stderr.strip().splitlines()), 'path' in r.stderr) == (2, 1, True)
+
+def test_cli_cache_builds_a_shard(tmp_path):
+    r = _cli('cache', str(_midi_folder(tmp_path / 'midi')), '--out', str(tmp_path / 'c'), '--shard', '1/2')
+    assert (r.returncode, (tmp_path / 'c' / 'shard-0001-of-0002' / 'manifest.jsonl').is_file()) == (0, True)
+
+def test_cache_of_a_relative_folder(tmp_path, monkeypatch):
+    from softfactor.keys import build_window_cache
+    _midi_folder(tmp_path / 'midi'); monkeypatch.chdir(tmp_path)
+    assert build_window_cache('midi', 'c')['skipped'] == 0
+
+def test_cli_cache_names_a_bad_file_in_one_line(tmp_path):
+    midi = _midi_folder(tmp_path / 'midi')
+    (midi / '0' / 'broken.mid').write_bytes(b'MThd and nothing else')
+    r = _cli('cache', str(midi), '--out', str(tmp_path / 'c'))
+    assert (r.returncode, len(r.stderr.strip().splitlines()), '0/broken.mid' in r.stderr) == (0, 1, True)
+
+def _window_set(w):
+    return sorted((int(p), int(s), int(k), w.x[i].numpy().tobytes()) for i, (p, s, k) in enumerate(zip(w.piece, w.shift, w.key)))
+
+def test_transposed_cached_windows_match_cut_windows():
+    from softfactor.keys import transpose_windows
+    ps = _pieces(4)
+    assert _window_set(transpose_windows(cut_windows(ps, 16))) == _window_set(cut_windows(ps, 16, shifts=TONIC_SHIFTS))
+
+def test_transposed_cached_windows_get_transposed_keys():
+    from softfactor.keys import transpose_windows
+    w = cut_windows(_pieces(4), 16)
+    up = transpose_windows(w, (7,))
+    assert (up.key == estimate_keys(window_pch(up.x))).all()
