@@ -24,7 +24,8 @@ from .training import TrainConfig, load_checkpoint, load_encoder, make_source, w
 __all__ = ['DCI_MODELS', 'FIGURES', 'cosine_report_per_image', 'sign_asymmetry', 'plot_sign_asymmetry', 'plot_pca_cross',
            'plot_cosine_histograms', 'direction_consistency', 'shift_grid', 'grid_svd', 'plot_grid_svd', 'grid_table',
            'plot_embedding', 'kernel_pca', 'umap_embed', 'umap_3d_figure', 'plotly_html', 'tsne_sweep',
-           'plot_tsne_sweep', 'shift_probes', 'mig', 'dci', 'pca_rotate', 'analyze', 'analyze_cli', 'main']
+           'plot_tsne_sweep', 'group_split', 'shift_probes', 'mig', 'dci', 'pca_rotate', 'analyze', 'analyze_cli',
+           'main']
 
 # %% ../nbs/05_analysis.ipynb #e817bc3f
 @torch.no_grad()
@@ -362,7 +363,11 @@ def plot_tsne_sweep(sweep:dict, # output of `tsne_sweep`
     return fig
 
 # %% ../nbs/05_analysis.ipynb #4a9bbc93
-def _blob_split(groups, test_frac, seed):
+def group_split(groups:np.ndarray, # (N,) a group id per item (a blob, a piece)
+                test_frac:float,   # share of the groups held out
+                seed:int,          # seed of the split
+               ) -> tuple:         # (train mask, test mask), no group on both sides
+    "Split items by group: every item of a held-out group is in the test set."
     blobs = np.unique(groups)
     rng = np.random.default_rng([seed, 0x5B1])  # a stream of its own
     test_blobs = rng.choice(blobs, max(1, int(round(test_frac * len(blobs)))), replace=False)
@@ -384,7 +389,7 @@ def shift_probes(X:np.ndarray,       # (N, D) difference vectors
     from sklearn.preprocessing import StandardScaler
     test_frac = check_float(test_frac, 'test_frac', lo=0, hi=1, lo_open=True)
     hidden, seed = check_int(hidden, 'hidden', lo=1), check_int(seed, 'seed', lo=0)
-    tr, te = _blob_split(np.asarray(groups), test_frac, seed)
+    tr, te = group_split(np.asarray(groups), test_frac, seed)
     sc = StandardScaler().fit(X[tr]); Xtr, Xte = sc.transform(X[tr]), sc.transform(X[te])
     models = dict(linear=(lambda: LogisticRegression(max_iter=2000), lambda: LinearRegression()),
                   mlp=(lambda: MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=600, random_state=seed),

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from .base import check_int, check_float, check_choice, write_json, atomic_write, Command, run_command, md_table
 from .pianoroll import load_pieces, key_class, KK_MAJOR, KK_MINOR, PITCH_CLASSES, KEY_NAMES, Piece
-from .pianoroll import midi_to_piece, _check_folder, _digest, _warn_skipped
+from .pianoroll import midi_to_piece, check_midi_folder, array_digest, warn_skipped
 from .training import Learner, Callback, fit, History, NonFiniteStop, ProgressBar, Checkpointer, load_checkpoint, NonFiniteLossError
 
 # %% auto #0
@@ -200,7 +200,7 @@ def build_window_cache(path,                 # a folder of MIDI files (sub-folde
                        stop_after:int|None=None, # stop after this many files of this run (to test resuming; None: all)
                       ) -> dict:             # counts: files, done before, done now, skipped, windows, chunks, seconds
     "Stream the files of one shard of a MIDI folder into chunks of whole-keyboard windows with local keys; a rerun resumes."
-    root, files = _check_folder(path)
+    root, files = check_midi_folder(path)
     i, n = _parse_shard(shard)
     frames = check_int(frames, 'frames', lo=8); hop = frames if hop is None else check_int(hop, 'hop', lo=1)
     min_pc, per_chunk = check_int(min_pitch_classes, 'min_pitch_classes', lo=1, hi=12), check_int(chunk_files, 'chunk_files', lo=1)
@@ -228,7 +228,7 @@ def build_window_cache(path,                 # a folder of MIDI files (sub-folde
             arrays = _chunk_arrays(wins)
             meta = json.dumps({'files': [r['file'] for r in rows if r['chunk'] is not None], 'frames': frames})
             atomic_write(d / f"chunk-{chunk:06d}.npz", lambda fh: np.savez(fh, **arrays, meta=np.array(meta),
-                                                                          checksum=np.array(_digest(*arrays.values(), meta.encode()))))
+                                                                          checksum=np.array(array_digest(*arrays.values(), meta.encode()))))
             chunk += 1
         with open(d / 'manifest.jsonl', 'a') as fh: fh.write(''.join(json.dumps(r) + '\n' for r in rows)); fh.flush(); os.fsync(fh.fileno())
         wins, rows = [], []
@@ -238,7 +238,7 @@ def build_window_cache(path,                 # a folder of MIDI files (sub-folde
         else: wins.append(w); n_win += len(w); rows.append(dict(file=rel, chunk=chunk, windows=len(w)))
         if len(rows) >= per_chunk: flush()
     if rows: flush()
-    _warn_skipped(f"path {root} (shard {i}/{n})", {'skipped': skipped}, len(todo))
+    warn_skipped(f"path {root} (shard {i}/{n})", {'skipped': skipped}, len(todo))
     out_ = dict(files=len(mine), done_before=before['files'], done_now=len(todo), skipped=before['skipped'] + len(skipped),
                 windows=before['windows'] + n_win, windows_now=n_win, chunks=chunk, seconds=time.perf_counter() - t0)
     if before['files'] + len(todo) == len(mine) and out_['windows'] == 0:
@@ -263,7 +263,7 @@ def _shard_dirs(out):
 def _load_chunk(path):
     with open(path, 'rb') as fh, np.load(fh, allow_pickle=False) as z:
         arrays = {k: z[k] for k in ('x', 'key', 'written', 'file_of')}; meta = str(z['meta'][()])
-        if str(z['checksum'][()]) != _digest(*arrays.values(), meta.encode()): raise ValueError(f"out: {path} is corrupt (checksum does not match); delete it and its files' manifest lines, then rebuild")
+        if str(z['checksum'][()]) != array_digest(*arrays.values(), meta.encode()): raise ValueError(f"out: {path} is corrupt (checksum does not match); delete it and its files' manifest lines, then rebuild")
     return arrays, json.loads(meta)
 
 def iter_window_cache(out, # a cache folder written by `build_window_cache` (any number of its shards)

@@ -18,11 +18,12 @@ from .base import check_int, check_float, check_choice, device_of, draw_shifts, 
 # %% auto #0
 __all__ = ['N_PITCHES', 'PITCH_CLASSES', 'KK_MAJOR', 'KK_MINOR', 'CORPORA', 'TONIC_ONLY', 'CACHE_FORMAT', 'MIDI_SUFFIXES',
            'PART_COLORS', 'TABLE_ROWS', 'KEY_NAMES', 'Piece', 'pitch_class_profile', 'mode_for_tonic', 'score_to_piece',
-           'corpus_files', 'cache_folder', 'load_corpus', 'describe_pieces', 'abc_key_fields', 'written_mode',
-           'third_mode', 'write_midi', 'midi_to_piece', 'midi_files', 'load_midi_folder', 'load_pieces', 'show_piece',
-           'PianoRollSource', 'source_from_config', 'ZeroFillRolls', 'probe_baselines', 'results_table',
-           'shift_directions', 'augmentation_disentanglement', 'key_class', 'window_latents', 'piece_latents',
-           'key_probe', 'key_tsne', 'plot_key_tsne', 'fifths_neighbours']
+           'corpus_files', 'cache_folder', 'array_digest', 'warn_skipped', 'load_corpus', 'describe_pieces',
+           'abc_key_fields', 'written_mode', 'third_mode', 'write_midi', 'midi_to_piece', 'midi_files',
+           'check_midi_folder', 'load_midi_folder', 'load_pieces', 'show_piece', 'PianoRollSource',
+           'source_from_config', 'ZeroFillRolls', 'probe_baselines', 'results_table', 'shift_directions',
+           'augmentation_disentanglement', 'key_class', 'window_latents', 'piece_latents', 'key_probe', 'key_tsne',
+           'plot_key_tsne', 'fifths_neighbours']
 
 # %% ../nbs/08_pianoroll.ipynb #dabab05c
 N_PITCHES = 128  # rows of every roll: MIDI pitches 0..127
@@ -182,7 +183,8 @@ def cache_folder(path:str|Path|None=None, # a folder; None: `$SOFTFACTOR_CACHE`,
     if not isinstance(path, (str, os.PathLike)): raise TypeError(f"cache_dir must be a path, got {type(path).__name__}")
     return Path(path).expanduser()
 
-def _digest(*chunks):
+def array_digest(*chunks) -> str:
+    "SHA-256 (hex) of byte strings and arrays, in order: the checksum of the caches."
     h = hashlib.sha256()
     for c in chunks: h.update(c if isinstance(c, bytes) else np.ascontiguousarray(c).tobytes())
     return h.hexdigest()
@@ -190,7 +192,7 @@ def _digest(*chunks):
 def _cache_file(folder, label, request):
     "The cache file for a request: readable label + hash of the request."
     slug = re.sub(r'[^A-Za-z0-9_.-]+', '-', label).strip('-')[:40] or 'data'
-    return cache_folder(folder) / 'pianoroll' / f"{slug}-{_digest(json.dumps(request, sort_keys=True).encode())[:16]}.npz"
+    return cache_folder(folder) / 'pianoroll' / f"{slug}-{array_digest(json.dumps(request, sort_keys=True).encode())[:16]}.npz"
 
 # %% ../nbs/08_pianoroll.ipynb #8fd6abfa
 def _pack(pieces, key, extra):
@@ -202,13 +204,13 @@ def _pack(pieces, key, extra):
     text = {f: [getattr(p, f) for p in pieces] for f in ('id', 'parts', 'mode', 'key_from', 'time_sig', 'title', 'steps_per_quarter')}
     meta = json.dumps({'key': key, 'extra': extra, **text}, sort_keys=True)
     arrays = dict(notes=notes, counts=counts, n_frames=n_frames, tonic=tonic)
-    return {**arrays, 'meta': np.array(meta), 'checksum': np.array(_digest(*arrays.values(), meta.encode()))}
+    return {**arrays, 'meta': np.array(meta), 'checksum': np.array(array_digest(*arrays.values(), meta.encode()))}
 
 def _unpack(z):
     "`(pieces, meta)` from the arrays `_pack` wrote; raises if they do not fit together."
     meta_text = str(z['meta'][()])
     arrays = [z[k] for k in ('notes', 'counts', 'n_frames', 'tonic')]
-    if str(z['checksum'][()]) != _digest(*arrays, meta_text.encode()): raise ValueError("checksum does not match")
+    if str(z['checksum'][()]) != array_digest(*arrays, meta_text.encode()): raise ValueError("checksum does not match")
     notes, counts, n_frames, tonic = arrays
     meta = json.loads(meta_text)
     if counts.sum() != len(notes) or not len(counts) == len(n_frames) == len(tonic) == len(meta['id']): raise ValueError("inconsistent arrays")
@@ -271,7 +273,8 @@ def _parse_corpus(files, max_pieces, spq):
             if max_pieces is not None and len(pieces) >= max_pieces: return pieces, {'skipped': skipped}
     return pieces, {'skipped': skipped}
 
-def _warn_skipped(what, extra, total):
+def warn_skipped(what:str, extra:dict, total:int):
+    "One warning naming every skipped file (the first 50 listed) of `total` tried: bad files are named, never fatal."
     if extra['skipped']:
         listed = '; '.join(extra['skipped'][:50]) + (f"; and {len(extra['skipped']) - 50} more" if len(extra['skipped']) > 50 else '')
         warnings.warn(f"{what}: skipped {len(extra['skipped'])} of {total}: {listed}", stacklevel=3)
@@ -289,7 +292,7 @@ def load_corpus(name:str='chorales',         # a name in `CORPORA` or a music21 
     request = {'corpus': name, 'max_pieces': max_pieces, 'steps_per_quarter': spq}
     key = {'format': CACHE_FORMAT, **request, 'inputs': _music21_fingerprint(files)}
     pieces, extra = _cached(_cache_file(cache_dir, name, request), key, lambda: _parse_corpus(files, max_pieces, spq), refresh)
-    _warn_skipped(f"load_corpus({name!r})", extra, len(pieces) + len(extra['skipped']))
+    warn_skipped(f"load_corpus({name!r})", extra, len(pieces) + len(extra['skipped']))
     return pieces
 
 # %% ../nbs/08_pianoroll.ipynb #8010411e
@@ -386,14 +389,15 @@ def midi_files(path, # a folder
     "Every `.mid`/`.midi` file under `path` (sub-folders included), sorted."
     return sorted(p for p in Path(path).rglob('*') if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
 
-def _check_folder(path):
+def check_midi_folder(path) -> tuple:
+    "A folder of MIDI files, checked: (the resolved folder, its MIDI files under it, resolved too)."
     if not isinstance(path, (str, os.PathLike)): raise TypeError(f"path must be a folder, got {type(path).__name__}")
-    path = Path(path).expanduser()
+    path = Path(path).expanduser().resolve()
     if not path.exists(): raise ValueError(f"path: no such folder: {path}")
     if not path.is_dir(): raise ValueError(f"path must be a folder of MIDI files, got a file: {path}")
     files = midi_files(path)
     if not files: raise ValueError(f"path: no MIDI files (*.mid, *.midi) in {path}")
-    return path.resolve(), files
+    return path, files
 
 def _parse_midi(root, files, max_pieces, spq):
     pieces, skipped = [], []
@@ -413,14 +417,14 @@ def load_midi_folder(path,                      # a folder of MIDI files
                      refresh:bool=False,        # read the files again even when a valid cache exists
                     ) -> list:                  # [Piece]
     "The pieces of every MIDI file in a folder: drum tracks dropped, unreadable or empty files skipped and named in one warning."
-    root, files = _check_folder(path)
+    root, files = check_midi_folder(path)
     max_pieces = None if max_pieces is None else check_int(max_pieces, 'max_pieces', lo=1)
     spq = check_int(steps_per_quarter, 'steps_per_quarter', lo=1)
     request = {'folder': str(root), 'max_pieces': max_pieces, 'steps_per_quarter': spq}
     inputs = [[str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
     key = {'format': CACHE_FORMAT, **request, 'inputs': inputs}
     pieces, extra = _cached(_cache_file(cache_dir, root.name, request), key, lambda: _parse_midi(root, files, max_pieces, spq), refresh)
-    _warn_skipped(f"path {root}", extra, len(pieces) + len(extra['skipped']))
+    warn_skipped(f"path {root}", extra, len(pieces) + len(extra['skipped']))
     if not pieces: raise ValueError(f"path: none of the {len(files)} MIDI files in {root} holds a note")
     return pieces
 
@@ -710,11 +714,11 @@ def probe_baselines(X:np.ndarray,       # (N, D) difference vectors (rows of `so
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
     from sklearn.preprocessing import StandardScaler
-    from softfactor.analysis import _blob_split
     X = np.asarray(X)
     if X.ndim != 2 or not len(X) == len(dy) == len(dx) == len(groups): raise ValueError("X must be (N, D) with dy, dx and groups of length N")
     seed = check_int(seed, 'seed', lo=0)
-    tr, te = _blob_split(np.asarray(groups), check_float(test_frac, 'test_frac', lo=0, hi=1, lo_open=True), seed)
+    from softfactor.analysis import group_split  # here, not at the top: analysis loads plotting libraries
+    tr, te = group_split(np.asarray(groups), check_float(test_frac, 'test_frac', lo=0, hi=1, lo_open=True), seed)
     sc = StandardScaler().fit(X[tr]); Xtr, Xte = sc.transform(X[tr]), sc.transform(X[te])
     rng, out = np.random.default_rng([seed, 0x5F1]), {}
     with warnings.catch_warnings():

@@ -50,7 +50,8 @@ def test_nothing_is_exported_under_two_names():
         tree = ast.parse((PKG / f'{name}.py').read_text())
         defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
         defined |= {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
-                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                    for t in (t.elts if isinstance(t, ast.Tuple) else [t]) if isinstance(t, ast.Name)}
         for export in mod.__all__:
             assert export in defined, f"softfactor.{name} exports {export} without defining it"
             obj = getattr(mod, export)

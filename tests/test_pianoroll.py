@@ -94,8 +94,8 @@ def test_chorales_cache_round_trip_corrupt_and_stale(tmp_path):
     meta = json.loads(str(arrays["meta"][()]))
     meta["key"]["inputs"]["music21"] = "0.0"  # made by another music21: the checksum still holds, the key does not
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-    from softfactor.pianoroll import _digest
-    arrays["checksum"] = np.array(_digest(*[arrays[k] for k in ("notes", "counts", "n_frames", "tonic")], str(arrays["meta"][()]).encode()))
+    from softfactor.pianoroll import array_digest
+    arrays["checksum"] = np.array(array_digest(*[arrays[k] for k in ("notes", "counts", "n_frames", "tonic")], str(arrays["meta"][()]).encode()))
     with open(f, "wb") as fh: np.savez(fh, **arrays)
     with pytest.warns(UserWarning, match="is stale"): load_corpus("chorales", max_pieces=3, cache_dir=tmp_path)
     with np.load(f, allow_pickle=False) as z:
