@@ -293,3 +293,10 @@ def test_notebook_reads_no_file_outside_the_repository():
     rows = [json.loads(l) for l in (root / "nbs" / "data" / "pianoroll_runs.jsonl").read_text().splitlines()]
     for cond in ("blobs", "blobs-untrained", "chorales", "chorales-untrained", "chorales-zerofill"):
         assert sorted(r["seed"] for r in rows if r["condition"] == cond) == [0, 1, 2], cond
+
+def test_midi_folder_given_as_a_relative_path(tmp_path, monkeypatch):
+    "A folder named relative to the working directory loads like the same folder named absolutely."
+    for k in range(2): write_midi(tmp_path / "midi" / f"r{k}.mid", [("p", 0, False, [(q, 1, 60 + k + q) for q in range(8)])])
+    monkeypatch.chdir(tmp_path)
+    pieces = load_midi_folder("midi", cache_dir=tmp_path / "cache")
+    assert sorted(p.id for p in pieces) == ["r0.mid", "r1.mid"]
