@@ -206,8 +206,8 @@ def build_window_cache(path,                 # a folder of MIDI files (sub-folde
     min_pc, per_chunk = check_int(min_pitch_classes, 'min_pitch_classes', lo=1, hi=12), check_int(chunk_files, 'chunk_files', lo=1)
     stop_after = None if stop_after is None else check_int(stop_after, 'stop_after', lo=0)
     if not isinstance(out, (str, os.PathLike)): raise TypeError(f"out must be a folder, got {type(out).__name__}")
-    n_files, walked = len(files), Path(path).expanduser()  # the files are under the folder as given (not resolved)
-    mine = [r for f in files if shard_of(r := f.relative_to(walked).as_posix(), n) == i]  # relative paths as text: a few bytes a file
+    n_files = len(files)
+    mine = [r for f in files if shard_of(r := f.relative_to(root).as_posix(), n) == i]  # relative paths as text: a few bytes a file
     del files
     if not mine: raise ValueError(f"shard: shard {i}/{n} holds none of the {n_files} MIDI files in {root}")
     d = _shard_dir(out, i, n); d.mkdir(parents=True, exist_ok=True)

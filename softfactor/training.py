@@ -250,9 +250,7 @@ class Callback:
 
 class Learner:
     "The state of a run, shared by the loop and its callbacks; `draw` and `objective` default to the factorization's."
-    def __init__(self, **kw):
-        self.draw, self.objective = draw_batch, batch_loss  # (source, cfg, n, generator, device) -> batch; (net, cfg, batch, step) -> (loss, parts)
-        self.__dict__.update(kw); self.stopped = None
+    def __init__(self, **kw): self.__dict__.update(kw); self.stopped = None
     def __call__(self, event):
         for cb in sorted(self.callbacks, key=lambda c: c.order):
             if hasattr(cb, event): getattr(cb, event)(self)
@@ -261,11 +259,13 @@ class Learner:
 
 def fit(L:Learner):
     "The training loop: draw, encode, step; callbacks do everything else."
+    draw = getattr(L, 'draw', draw_batch)          # (source, cfg, n, generator, device) -> batch
+    objective = getattr(L, 'objective', batch_loss) # (net, cfg, batch, step) -> (loss, logged parts)
     L('before_fit')
     try:
         for L.step in range(L.done, L.end):
-            L.batch = L.draw(L.source, L.cfg, L.cfg.batch_size // L.world, L.gen, L.device)
-            L.loss, L.parts = L.objective(L.net, L.cfg, L.batch, L.step)
+            L.batch = draw(L.source, L.cfg, L.cfg.batch_size // L.world, L.gen, L.device)
+            L.loss, L.parts = objective(L.net, L.cfg, L.batch, L.step)
             L('after_loss')
             L.opt.zero_grad(set_to_none=True); L.loss.backward()
             L('after_backward')
