@@ -807,7 +807,7 @@ def keys_sweep(rows:str='nbs/data/keys_sweep.jsonl', # JSONL file the rows are a
     "Train and measure codecs over codebook sizes × seeds, one JSONL row each; a rerun continues where it stopped."
     base = _cli_config(given, quick)
     for v in variants: check_choice(v, 'variants', SWEEP_VARIANTS)
-    done = {(r['variant'], r['codebook_size'], r['seed']) for r in _read_rows(rows)}
+    done = {(r['variant'], r['codebook_size'], r['seed'], r['data']) for r in _read_rows(rows)}  # one rows file may hold several corpora
     plan = []
     for seed in seeds:  # seed by seed, so that a sweep cut short still has every variant
         first = [s for s in sizes if s == base.codebook_size]  # the default size first, then the baselines, then the curve
@@ -817,7 +817,7 @@ def keys_sweep(rows:str='nbs/data/keys_sweep.jsonl', # JSONL file the rows are a
         plan += [('pch', replace(base, codebook_size=12, steps=0, seed=seed))] * ('pch' in variants)
         plan += [('enc08', replace(base, codebook_size=16, steps=0, seed=seed))] * ('enc08' in variants)  # 16: the latent's width
         plan += [('vq', replace(base, codebook_size=s, seed=seed)) for s in sizes if s not in first] * ('vq' in variants)
-    todo = [(v, c) for v, c in plan if (v, c.codebook_size, c.seed) not in done]
+    todo = [(v, c) for v, c in plan if (v, c.codebook_size, c.seed, c.data) not in done]
     print(f"{len(plan) - len(todo)} of {len(plan)} rows already in {rows}")
     windows, kw = None, (dict(n_probe=600, perplexities=(30,), mlp=False, n_perm=199) if quick else {})
     for v, cfg in todo:

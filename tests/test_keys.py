@@ -322,3 +322,10 @@ def test_enc08_latents_are_16_wide():
 def test_missing_encoder_is_named(tmp_path):
     from softfactor.keys import pianoroll_encoder
     with pytest.raises(FileNotFoundError, match='encoder'): pianoroll_encoder(tmp_path / 'none.pt')
+
+def test_sweep_row_of_another_corpus_is_not_taken_as_done(tmp_path):
+    from softfactor.keys import keys_sweep
+    rows = tmp_path / 'rows.jsonl'
+    rows.write_text(json.dumps(dict(variant='enc08', codebook_size=16, seed=0, data='oneills')) + '\n')
+    keys_sweep(rows=str(rows), seeds=(0,), variants=('enc08',), quick=True, encoder=str(ENCODER08), given=dict(max_pieces=30))
+    assert len(rows.read_text().splitlines()) == 2
