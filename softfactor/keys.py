@@ -20,15 +20,15 @@ from .pianoroll import midi_to_piece, check_midi_folder, array_digest, warn_skip
 from .training import Learner, Callback, fit, History, NonFiniteStop, ProgressBar, Checkpointer, load_checkpoint, NonFiniteLossError
 
 # %% auto #0
-__all__ = ['LOW', 'HIGH', 'FRAMES', 'TONIC_SHIFTS', 'CACHE_VERSION', 'QUICK', 'PERPLEXITIES', 'REPORT_ROWS', 'SWEEP_VARIANTS',
-           'key_profiles', 'estimate_keys', 'transpose_key', 'window_pch', 'KeyWindows', 'cut_windows', 'split_pieces',
-           'key_windows', 'key_agreement', 'shard_of', 'build_window_cache', 'iter_window_cache', 'read_window_cache',
-           'transpose_windows', 'keys_cache', 'KeyCodec', 'codec_loss', 'draw_windows', 'KeysConfig', 'make_codec',
-           'CodecRecorder', 'train_codec', 'codec_features', 'code_usage', 'code_histograms', 'key_probes',
-           'mutual_information', 'fifths_distance', 'key_centroids', 'fifths_geometry', 'h1_classes',
-           'centroid_topology', 'dominant_keys', 'neighbour_agreement', 'codeword_map', 'plot_codeword_maps',
-           'plot_centroid_distances', 'plot_persistence', 'measure_codec', 'load_codec', 'keys_train', 'keys_probe',
-           'keys_report', 'keys_sweep', 'main']
+__all__ = ['LOW', 'HIGH', 'FRAMES', 'TONIC_SHIFTS', 'CACHE_VERSION', 'QUICK', 'PERPLEXITIES', 'ENCODER08', 'REPORT_ROWS',
+           'SWEEP_VARIANTS', 'key_profiles', 'estimate_keys', 'transpose_key', 'window_pch', 'KeyWindows',
+           'cut_windows', 'split_pieces', 'key_windows', 'key_agreement', 'shard_of', 'build_window_cache',
+           'iter_window_cache', 'read_window_cache', 'transpose_windows', 'keys_cache', 'KeyCodec', 'codec_loss',
+           'draw_windows', 'KeysConfig', 'make_codec', 'CodecRecorder', 'train_codec', 'codec_features', 'code_usage',
+           'code_histograms', 'key_probes', 'mutual_information', 'fifths_distance', 'key_centroids', 'fifths_geometry',
+           'h1_classes', 'centroid_topology', 'dominant_keys', 'neighbour_agreement', 'codeword_map',
+           'plot_codeword_maps', 'plot_centroid_distances', 'plot_persistence', 'pianoroll_encoder', 'encoder_latents',
+           'measure_codec', 'load_codec', 'keys_train', 'keys_probe', 'keys_report', 'keys_sweep', 'main']
 
 # %% ../nbs/10_keys.ipynb #a58e43e9
 LOW, HIGH = 21, 108  # the piano's range: A0 to C8, 88 rows
@@ -680,7 +680,24 @@ def plot_persistence(C:np.ndarray, title:str='', ax:plt.Axes|None=None):
 def _sample(w:KeyWindows, n, seed):
     return w if len(w) <= n else w.subset(np.sort(np.random.default_rng(seed).choice(len(w), n, replace=False)))
 
-def measure_codec(model:KeyCodec|None, # a codec; None measures the pitch-class-histogram baseline
+ENCODER08 = 'nbs/data/pianoroll_encoders/chorales-seed0-300.pt'  # 08's chorale encoder, training seed 0 (from the repository root)
+
+def pianoroll_encoder(path:str|Path=ENCODER08) -> nn.Module:
+    "08's 16 × 16 factorization encoder (a state dict of `make_encoder('toy', 16, 1)`), in eval mode."
+    from .encoder import make_encoder
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"encoder: no file {path} (08 commits it at nbs/data/pianoroll_encoders/)")
+    enc = make_encoder('toy', 16, 1); enc.load_state_dict(torch.load(path, map_location='cpu'))
+    return enc.eval()
+
+def encoder_latents(enc:nn.Module, # an image encoder (N, 1, H, W) -> (N, D), e.g. `pianoroll_encoder()`
+                    x:torch.Tensor, # (N, 88, T) windows
+                   ) -> np.ndarray: # (N, D) latents
+    "An image encoder's latents of whole-keyboard windows, each fed as one single-channel 88 × T image (the conv encoder pools globally, so any size goes in)."
+    from .encoder import embed
+    return embed(enc, x.float()[:, None]).numpy()
+
+def measure_codec(model:nn.Module|None, # a `KeyCodec`; another module: an image encoder measured on its latents alone; None: the pitch-class histogram
                   windows:dict,        # `key_windows`'s result
                   seed:int=0,          # seed of the probe windows, the probes, the shuffles and t-SNE
                   n_probe:int=3000,    # training windows the probes are fitted on (and held-out windows they are tested on)
@@ -690,9 +707,10 @@ def measure_codec(model:KeyCodec|None, # a codec; None measures the pitch-class-
                  ) -> dict:            # flat numbers; 'detail' holds the arrays behind the figures
     "Every key measurement of a codec (or of the pitch-class histogram) on held-out windows; probes fitted on training windows."
     tr, ev = _sample(windows['train'], n_probe, seed), _sample(windows['eval'], n_probe, seed + 1)
-    if model is None:
+    if not isinstance(model, KeyCodec):  # no codebook: only the latent measures
         norm = lambda w: (p := window_pch(w.x)) / p.sum(1, keepdims=True)
-        Ftr, Fev, out, detail = norm(tr), norm(ev), {}, {}
+        feat = norm if model is None else (lambda w: encoder_latents(model, w.x))
+        Ftr, Fev, out, detail = feat(tr), feat(ev), {}, {}
         out.update({f"latent_{k}": v for k, v in key_probes(Ftr, tr.key, Fev, ev.key, seed, mlp).items()})
     else:
         ftr, fev = codec_features(model, tr.x), codec_features(model, ev.x)
@@ -773,7 +791,7 @@ def keys_report(run:str='runs/keys'): # a run directory measured by `softfactor-
     print(md_table([dict(measure=label, value=row.get(k)) for label, k in REPORT_ROWS if k in row]))
 
 # %% ../nbs/10_keys.ipynb #a8b8b939
-SWEEP_VARIANTS = ('vq', 'rvq', 'untrained', 'pch')
+SWEEP_VARIANTS = ('vq', 'rvq', 'untrained', 'pch', 'enc08')
 
 def _read_rows(path):
     p = Path(path)
@@ -782,13 +800,14 @@ def _read_rows(path):
 def keys_sweep(rows:str='nbs/data/keys_sweep.jsonl', # JSONL file the rows are appended to (rows already there are skipped)
                sizes:tuple=(16, 128, 512, 2048), # codebook sizes of the plain VQ codec
                seeds:tuple=(0, 1, 2),            # training seeds
-               variants:tuple=SWEEP_VARIANTS,    # vq: every size; rvq: the first of 4 codebooks of 2,048; untrained: 512, no steps; pch: the pitch-class histogram
+               variants:tuple=SWEEP_VARIANTS[:4], # vq: every size; rvq: the first of 4 codebooks of 2,048; untrained: 512, no steps; pch: the pitch-class histogram; enc08: 08's 16 × 16 encoder
+               encoder:str=ENCODER08,            # enc08's state dict (one training seed; the sweep's seeds are evaluation seeds)
                quick:bool=False,                 # small runs (60 pieces, 150 steps), fewer probe windows, one perplexity
                given:dict=None):                 # KeysConfig options given on the command line
     "Train and measure codecs over codebook sizes × seeds, one JSONL row each; a rerun continues where it stopped."
     base = _cli_config(given, quick)
     for v in variants: check_choice(v, 'variants', SWEEP_VARIANTS)
-    done = {(r['variant'], r['codebook_size'], r['seed']) for r in _read_rows(rows)}
+    done = {(r['variant'], r['codebook_size'], r['seed'], r['data']) for r in _read_rows(rows)}  # one rows file may hold several corpora
     plan = []
     for seed in seeds:  # seed by seed, so that a sweep cut short still has every variant
         first = [s for s in sizes if s == base.codebook_size]  # the default size first, then the baselines, then the curve
@@ -796,13 +815,16 @@ def keys_sweep(rows:str='nbs/data/keys_sweep.jsonl', # JSONL file the rows are a
         plan += [('rvq', replace(base, codebook_size=2048, quantizers=4, seed=seed))] * ('rvq' in variants)
         plan += [('untrained', replace(base, steps=0, seed=seed))] * ('untrained' in variants)
         plan += [('pch', replace(base, codebook_size=12, steps=0, seed=seed))] * ('pch' in variants)
+        plan += [('enc08', replace(base, codebook_size=16, steps=0, seed=seed))] * ('enc08' in variants)  # 16: the latent's width
         plan += [('vq', replace(base, codebook_size=s, seed=seed)) for s in sizes if s not in first] * ('vq' in variants)
-    todo = [(v, c) for v, c in plan if (v, c.codebook_size, c.seed) not in done]
+    todo = [(v, c) for v, c in plan if (v, c.codebook_size, c.seed, c.data) not in done]
     print(f"{len(plan) - len(todo)} of {len(plan)} rows already in {rows}")
     windows, kw = None, (dict(n_probe=600, perplexities=(30,), mlp=False, n_perm=199) if quick else {})
     for v, cfg in todo:
         windows = windows or _windows(base)
-        t0 = time.perf_counter(); model = None if v == 'pch' else train_codec(cfg, windows, progress=False)[0]; train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        model = None if v == 'pch' else pianoroll_encoder(encoder) if v == 'enc08' else train_codec(cfg, windows, progress=False)[0]
+        train_s = time.perf_counter() - t0
         row = dict(variant=v, **asdict(cfg), train_s=train_s, **_jsonable(measure_codec(model, windows, cfg.seed, **kw)))
         row['measure_s'] = time.perf_counter() - t0 - train_s
         Path(rows).parent.mkdir(parents=True, exist_ok=True)

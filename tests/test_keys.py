@@ -1,5 +1,6 @@
 "Keys in a codebook (notebook 10): the key estimator, the circle-of-fifths geometry and its null, the probes' nulls, the codec's run directory."
 import json, subprocess, sys
+from pathlib import Path
 import numpy as np
 import pytest
 import torch
@@ -289,3 +290,42 @@ def test_transposed_cached_windows_get_transposed_keys():
     w = cut_windows(_pieces(4), 16)
     up = transpose_windows(w, (7,))
     assert (up.key == estimate_keys(window_pch(up.x))).all()
+
+ENCODER08 = Path(__file__).resolve().parent.parent / 'nbs' / 'data' / 'pianoroll_encoders' / 'chorales-seed0-300.pt'
+
+@pytest.fixture(scope='module')
+def enc08_row(tmp_path_factory):
+    from softfactor.keys import keys_sweep
+    rows = tmp_path_factory.mktemp('enc08') / 'rows.jsonl'
+    keys_sweep(rows=str(rows), seeds=(0,), variants=('enc08',), quick=True, encoder=str(ENCODER08), given=dict(max_pieces=30))
+    return json.loads(rows.read_text().splitlines()[0])
+
+def test_enc08_row_has_latent_probe(enc08_row):
+    assert 'latent_linear' in enc08_row
+
+def test_enc08_row_has_fifths_rho(enc08_row):
+    assert 'rho' in enc08_row
+
+def test_enc08_row_has_h1(enc08_row):
+    assert 'h1_long_lived' in enc08_row
+
+def test_enc08_row_has_no_code_probe(enc08_row):
+    assert 'codes_linear' not in enc08_row
+
+def test_enc08_row_has_no_code_usage(enc08_row):
+    assert 'perplexity' not in enc08_row
+
+def test_enc08_latents_are_16_wide():
+    from softfactor.keys import pianoroll_encoder, encoder_latents
+    assert encoder_latents(pianoroll_encoder(ENCODER08), torch.zeros(3, HIGH - LOW + 1, 32, dtype=torch.bool)).shape == (3, 16)
+
+def test_missing_encoder_is_named(tmp_path):
+    from softfactor.keys import pianoroll_encoder
+    with pytest.raises(FileNotFoundError, match='encoder'): pianoroll_encoder(tmp_path / 'none.pt')
+
+def test_sweep_row_of_another_corpus_is_not_taken_as_done(tmp_path):
+    from softfactor.keys import keys_sweep
+    rows = tmp_path / 'rows.jsonl'
+    rows.write_text(json.dumps(dict(variant='enc08', codebook_size=16, seed=0, data='oneills')) + '\n')
+    keys_sweep(rows=str(rows), seeds=(0,), variants=('enc08',), quick=True, encoder=str(ENCODER08), given=dict(max_pieces=30))
+    assert len(rows.read_text().splitlines()) == 2
